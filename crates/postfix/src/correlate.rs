@@ -1,0 +1,806 @@
+//! The correlator: a state machine keyed by (host, queue id) that joins a message's lines and emits delivery records.
+//!
+//! Emission is held back until the log's clock moves to a later second, so lines that syslog wrote out of order within
+//! one second (a delivery before its `qmgr` line, a late status after `removed`) still meet their context. A tailing
+//! caller calls [`Correlator::flush`] when the log goes idle, and [`Correlator::checkpoint`] before saving its offset.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{BounceClass, classify_attempt};
+use crate::event::{Delays, Event, EventKind, NoticeKind, PostsuperAction, Status, Text};
+use crate::time::Timestamp;
+
+/// Limits of the correlator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CorrelatorConfig {
+    /// Messages held in memory at most; beyond it the oldest is evicted and counted. Each costs a few hundred bytes.
+    pub max_in_flight: usize,
+    /// Records held back waiting for the clock to move (bounds memory on a log whose clock stands still).
+    pub max_pending: usize,
+}
+
+impl Default for CorrelatorConfig {
+    fn default() -> Self {
+        CorrelatorConfig {
+            max_in_flight: 50_000,
+            max_pending: 8_192,
+        }
+    }
+}
+
+/// One delivery attempt to one recipient, with its message's context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    /// Stable id: a UUIDv7-shaped string whose first 48 bits are the attempt's Unix milliseconds (so ids sort by time
+    /// and database inserts stay local) and whose remaining bits are an FNV-1a 128 hash of host, queue id, recipient,
+    /// time, status, DSN and the attempt's position among its message's status lines. Replaying the same log (or
+    /// resuming from a checkpoint) yields the same ids.
+    pub id: String,
+    pub time: Timestamp,
+    pub host: String,
+    pub queue_id: String,
+    /// The delivery agent: `smtp`, `lmtp`, `local`, `virtual`, `pipe`, `error`, `retry`, `discard`, `cleanup`, or
+    /// `qmgr` for expiries.
+    pub daemon: String,
+    /// `None` only for an expiry whose deferred recipients were never seen (the log began after them).
+    pub recipient: Option<String>,
+    pub orig_recipient: Option<String>,
+    pub status: Status,
+    pub dsn: Option<String>,
+    pub relay: Option<String>,
+    pub conn_use: Option<u32>,
+    pub delay: Option<f64>,
+    pub delays: Option<Delays>,
+    /// The remote (or local) reply as logged.
+    pub reply: Option<String>,
+    pub reply_code: Option<u16>,
+    pub bounce_class: Option<BounceClass>,
+    /// 0-based position of this status line among the message's status lines.
+    pub position: u32,
+    pub message_id: Option<String>,
+    pub tag: Option<String>,
+    pub sender: Option<String>,
+    pub size: Option<u64>,
+    pub nrcpt: Option<u32>,
+    /// `host[addr]` of the SMTP client that submitted the message, or `local` for the pickup daemon.
+    pub client: Option<String>,
+    pub sasl_username: Option<String>,
+    /// When this message is a bounce/delay notice: the queue id of the message it reports on.
+    pub notice_of: Option<String>,
+}
+
+/// Why a message left the correlator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// qmgr `removed`: every recipient is done.
+    Removed,
+    /// postsuper `removed` (`postsuper -d`).
+    Deleted,
+    /// cleanup discarded it (`header_checks` DISCARD or a milter).
+    Discarded,
+    /// cleanup rejected it (`header_checks` REJECT or a milter).
+    Rejected,
+    /// A new message started under the same queue id before the old one's `removed` was seen.
+    QueueIdReused,
+}
+
+/// A message's end, with its totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageFinished {
+    pub time: Timestamp,
+    pub host: String,
+    pub queue_id: String,
+    pub reason: FinishReason,
+    pub first_seen: Option<Timestamp>,
+    pub message_id: Option<String>,
+    pub tag: Option<String>,
+    pub sender: Option<String>,
+    pub size: Option<u64>,
+    pub nrcpt: Option<u32>,
+    pub client: Option<String>,
+    pub attempts: u32,
+    pub sent: u32,
+    pub deferred: u32,
+    pub bounced: u32,
+    pub expired: u32,
+}
+
+/// What the correlator emits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    Delivery(DeliveryAttempt),
+    Finished(MessageFinished),
+}
+
+/// A recipient whose last status was `deferred`, remembered so an expiry can name it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Deferred {
+    recipient: String,
+    orig_recipient: Option<String>,
+    dsn: Option<String>,
+    relay: Option<String>,
+    reply: Option<String>,
+    reply_code: Option<u16>,
+    bounce_class: Option<BounceClass>,
+}
+
+/// Everything known about one queued message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Message {
+    host: u32,
+    queue_id: String,
+    /// Creation order, for eviction of the oldest.
+    seq: u64,
+    first_seen: Option<Timestamp>,
+    message_id: Option<String>,
+    tag: Option<String>,
+    sender: Option<String>,
+    size: Option<u64>,
+    nrcpt: Option<u32>,
+    client: Option<String>,
+    sasl_username: Option<String>,
+    notice_of: Option<String>,
+    /// qmgr has seen it (so a second `client=`/`pickup` under this id is a new message).
+    queued: bool,
+    attempts: u32,
+    sent: u32,
+    deferred: u32,
+    bounced: u32,
+    expired: u32,
+    deferred_rcpts: Vec<Deferred>,
+}
+
+/// Serialisable correlator state, for the agent's checkpoint beside its file offset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorrelatorState {
+    /// Bumped when the layout changes incompatibly.
+    pub version: u32,
+    hosts: Vec<String>,
+    messages: Vec<Message>,
+    next_seq: u64,
+    evicted: u64,
+}
+
+const STATE_VERSION: u32 = 1;
+
+/// Fixed-size key: interned host and the queue id bytes (Postfix ids are at most 20 characters).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    host: u32,
+    len: u8,
+    id: [u8; 23],
+}
+
+impl Key {
+    fn new(host: u32, qid: &[u8]) -> Key {
+        let mut id = [0u8; 23];
+        let n = qid.len().min(23);
+        id[..n].copy_from_slice(&qid[..n]);
+        Key {
+            host,
+            len: n as u8,
+            id,
+        }
+    }
+}
+
+/// FxHash: queue ids are written by Postfix, not by an attacker, so a fast non-keyed hash is fine here.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+enum Pending {
+    Attempt(Key, Box<DeliveryAttempt>),
+    Finish(Box<Message>, FinishReason, Timestamp),
+}
+
+/// Joins events into [`Record`]s. Feed it every event in log order with [`Correlator::push`].
+pub struct Correlator {
+    config: CorrelatorConfig,
+    hosts: Vec<String>,
+    last_host: Option<u32>,
+    messages: FxMap<Key, Message>,
+    order: VecDeque<(Key, u64)>,
+    next_seq: u64,
+    evicted: u64,
+    pending: Vec<Pending>,
+    pending_second: i64,
+    finishing: FxMap<Key, usize>,
+}
+
+impl Default for Correlator {
+    fn default() -> Self {
+        Correlator::new(CorrelatorConfig::default())
+    }
+}
+
+impl Correlator {
+    pub fn new(config: CorrelatorConfig) -> Correlator {
+        Correlator {
+            config,
+            hosts: Vec::new(),
+            last_host: None,
+            messages: FxMap::default(),
+            order: VecDeque::new(),
+            next_seq: 0,
+            evicted: 0,
+            pending: Vec::new(),
+            pending_second: i64::MIN,
+            finishing: FxMap::default(),
+        }
+    }
+
+    /// Resumes from a checkpoint.
+    pub fn restore(config: CorrelatorConfig, state: CorrelatorState) -> Result<Correlator, String> {
+        if state.version != STATE_VERSION {
+            return Err(format!(
+                "correlator state version {} is not {STATE_VERSION}",
+                state.version
+            ));
+        }
+        let mut c = Correlator::new(config);
+        c.hosts = state.hosts;
+        c.next_seq = state.next_seq;
+        c.evicted = state.evicted;
+        for m in state.messages {
+            let key = Key::new(m.host, m.queue_id.as_bytes());
+            c.order.push_back((key, m.seq));
+            c.messages.insert(key, m);
+        }
+        Ok(c)
+    }
+
+    /// Flushes held-back records into `out` and returns the state to save with the file offset.
+    pub fn checkpoint(&mut self, out: &mut Vec<Record>) -> CorrelatorState {
+        self.flush(out);
+        let mut messages: Vec<Message> = self.messages.values().cloned().collect();
+        messages.sort_by_key(|m| m.seq);
+        CorrelatorState {
+            version: STATE_VERSION,
+            hosts: self.hosts.clone(),
+            messages,
+            next_seq: self.next_seq,
+            evicted: self.evicted,
+        }
+    }
+
+    /// Messages currently tracked.
+    pub fn in_flight(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Messages dropped because `max_in_flight` was reached.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Emits everything held back. Call at end of input and when a tailed log has been idle for a second.
+    pub fn flush(&mut self, out: &mut Vec<Record>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.finishing.clear();
+        for (i, p) in pending.iter().enumerate() {
+            if let Pending::Finish(m, _, _) = p {
+                self.finishing
+                    .insert(Key::new(m.host, m.queue_id.as_bytes()), i);
+            }
+        }
+        // Context for attempts comes from the live message, or from the finished one it belonged to.
+        let mut contexts: Vec<Option<usize>> = Vec::with_capacity(pending.len());
+        for p in &pending {
+            contexts.push(match p {
+                Pending::Attempt(key, _) if !self.messages.contains_key(key) => {
+                    self.finishing.get(key).copied()
+                }
+                _ => None,
+            });
+        }
+        let mut pending = pending;
+        for i in 0..pending.len() {
+            let Pending::Attempt(key, _) = &pending[i] else {
+                continue;
+            };
+            let key = *key;
+            let context = match contexts[i] {
+                Some(j) => match &pending[j] {
+                    Pending::Finish(m, ..) => Some(Context::of(m)),
+                    Pending::Attempt(..) => None,
+                },
+                None => self.messages.get(&key).map(Context::of),
+            };
+            if let (Pending::Attempt(_, a), Some(c)) = (&mut pending[i], context) {
+                c.apply(a);
+            }
+        }
+        for p in pending {
+            match p {
+                Pending::Attempt(_, a) => out.push(Record::Delivery(*a)),
+                Pending::Finish(m, reason, time) => {
+                    out.push(Record::Finished(self.finished(*m, reason, time)))
+                }
+            }
+        }
+    }
+
+    /// Feeds one event; records whose second has passed are appended to `out`.
+    pub fn push(&mut self, event: &Event<'_>, out: &mut Vec<Record>) {
+        let Some(header) = event.header else { return };
+        let time = header.time;
+        let second = time.unix_seconds();
+        if !self.pending.is_empty()
+            && (second > self.pending_second || self.pending.len() >= self.config.max_pending)
+        {
+            self.flush(out);
+        }
+        if self.pending.is_empty() || second > self.pending_second {
+            self.pending_second = second;
+        }
+        let Some(qid) = event.queue_id else { return };
+        let host = self.intern_host(header.host.as_bytes());
+        let key = Key::new(host, qid.as_bytes());
+        let daemon = header.program.daemon;
+        match &event.kind {
+            EventKind::Pickup { from, .. } => {
+                self.start_if_reused(key, time);
+                let m = self.message(key, qid, time);
+                m.client = Some("local".to_string());
+                if m.sender.is_none() {
+                    m.sender = Some(from.to_str().into_owned());
+                }
+            }
+            EventKind::ClientAccepted {
+                client,
+                sasl_username,
+                ..
+            } => {
+                self.start_if_reused(key, time);
+                let m = self.message(key, qid, time);
+                m.client = Some(client_text(client));
+                m.sasl_username = sasl_username.map(|u| u.to_str().into_owned());
+            }
+            EventKind::MessageId { message_id } => {
+                let m = self.message(key, qid, time);
+                m.message_id = Some(strip_angle(message_id).to_str().into_owned());
+            }
+            EventKind::Check {
+                action,
+                value,
+                is_tag,
+                ..
+            } => {
+                let m = self.message(key, qid, time);
+                if *is_tag && m.tag.is_none() {
+                    m.tag = Some(value.to_str().trim().to_string());
+                }
+                match action {
+                    crate::event::CheckAction::Discard => {
+                        self.finish(key, FinishReason::Discarded, time)
+                    }
+                    crate::event::CheckAction::Reject => {
+                        self.finish(key, FinishReason::Rejected, time)
+                    }
+                    _ => {}
+                }
+            }
+            EventKind::QueueActive { from, size, nrcpt } => {
+                let m = self.message(key, qid, time);
+                m.queued = true;
+                m.sender = Some(from.to_str().into_owned());
+                m.size = size.or(m.size);
+                m.nrcpt = nrcpt.or(m.nrcpt);
+            }
+            EventKind::Delivery(d) => {
+                let m = self.message(key, qid, time);
+                let position = m.attempts;
+                m.attempts += 1;
+                let recipient = d.to.to_str().into_owned();
+                let orig_recipient = d.orig_to.map(|o| o.to_str().into_owned());
+                let dsn = d.dsn.map(|x| x.to_str().into_owned());
+                let bounce_class = classify_attempt(d.status, dsn.as_deref(), &d.reply);
+                let reply = (!d.reply.raw.is_empty()).then(|| d.reply.raw.to_str().into_owned());
+                let relay = d.relay.map(|r| r.to_str().into_owned());
+                m.count(d.status);
+                let idx = m
+                    .deferred_rcpts
+                    .iter()
+                    .position(|r| r.recipient == recipient && r.orig_recipient == orig_recipient);
+                if d.status == Status::Deferred {
+                    let entry = Deferred {
+                        recipient: recipient.clone(),
+                        orig_recipient: orig_recipient.clone(),
+                        dsn: dsn.clone(),
+                        relay: relay.clone(),
+                        reply: reply.clone(),
+                        reply_code: d.reply.code,
+                        bounce_class,
+                    };
+                    match idx {
+                        Some(i) => m.deferred_rcpts[i] = entry,
+                        None => m.deferred_rcpts.push(entry),
+                    }
+                } else if let Some(i) = idx {
+                    m.deferred_rcpts.swap_remove(i);
+                }
+                let attempt = DeliveryAttempt {
+                    id: String::new(),
+                    time,
+                    host: header.host.to_str().into_owned(),
+                    queue_id: qid.to_str().into_owned(),
+                    daemon: daemon.to_str().into_owned(),
+                    recipient: Some(recipient),
+                    orig_recipient,
+                    status: d.status,
+                    dsn,
+                    relay,
+                    conn_use: d.conn_use,
+                    delay: d.delay,
+                    delays: d.delays,
+                    reply,
+                    reply_code: d.reply.code,
+                    bounce_class,
+                    position,
+                    message_id: None,
+                    tag: None,
+                    sender: None,
+                    size: None,
+                    nrcpt: None,
+                    client: None,
+                    sasl_username: None,
+                    notice_of: None,
+                };
+                self.hold(key, attempt);
+            }
+            EventKind::Expired { from, forced } => {
+                let status = if *forced {
+                    Status::ForceExpired
+                } else {
+                    Status::Expired
+                };
+                let m = self.message(key, qid, time);
+                if m.sender.is_none() {
+                    m.sender = Some(from.to_str().into_owned());
+                }
+                let rcpts = std::mem::take(&mut m.deferred_rcpts);
+                let targets: Vec<Option<Deferred>> = if rcpts.is_empty() {
+                    vec![None]
+                } else {
+                    rcpts.into_iter().map(Some).collect()
+                };
+                for r in targets {
+                    let m = self.message(key, qid, time);
+                    let position = m.attempts;
+                    m.attempts += 1;
+                    m.count(status);
+                    let r = r.unwrap_or(Deferred {
+                        recipient: String::new(),
+                        orig_recipient: None,
+                        dsn: None,
+                        relay: None,
+                        reply: None,
+                        reply_code: None,
+                        bounce_class: None,
+                    });
+                    let attempt = DeliveryAttempt {
+                        id: String::new(),
+                        time,
+                        host: header.host.to_str().into_owned(),
+                        queue_id: qid.to_str().into_owned(),
+                        daemon: daemon.to_str().into_owned(),
+                        recipient: (!r.recipient.is_empty()).then_some(r.recipient),
+                        orig_recipient: r.orig_recipient,
+                        status,
+                        dsn: r.dsn,
+                        relay: r.relay,
+                        conn_use: None,
+                        delay: None,
+                        delays: None,
+                        reply: r.reply,
+                        reply_code: r.reply_code,
+                        bounce_class: classify_attempt(status, None, &crate::reply::Reply::empty()),
+                        position,
+                        message_id: None,
+                        tag: None,
+                        sender: None,
+                        size: None,
+                        nrcpt: None,
+                        client: None,
+                        sasl_username: None,
+                        notice_of: None,
+                    };
+                    self.hold(key, attempt);
+                }
+            }
+            EventKind::BounceNotice {
+                kind,
+                notice_queue_id,
+                ..
+            } => {
+                if *kind != NoticeKind::Other {
+                    let nkey = Key::new(host, notice_queue_id.as_bytes());
+                    let n = self.message(nkey, *notice_queue_id, time);
+                    n.notice_of = Some(qid.to_str().into_owned());
+                }
+            }
+            EventKind::Removed => self.finish(key, FinishReason::Removed, time),
+            EventKind::Postsuper {
+                action: PostsuperAction::Removed,
+                ..
+            } => self.finish(key, FinishReason::Deleted, time),
+            _ => {}
+        }
+    }
+
+    fn intern_host(&mut self, host: &[u8]) -> u32 {
+        if let Some(i) = self.last_host {
+            if self.hosts[i as usize].as_bytes() == host {
+                return i;
+            }
+        }
+        let i = match self.hosts.iter().position(|h| h.as_bytes() == host) {
+            Some(i) => i as u32,
+            None => {
+                self.hosts.push(String::from_utf8_lossy(host).into_owned());
+                (self.hosts.len() - 1) as u32
+            }
+        };
+        self.last_host = Some(i);
+        i
+    }
+
+    fn message(&mut self, key: Key, qid: Text<'_>, time: Timestamp) -> &mut Message {
+        if !self.messages.contains_key(&key) {
+            self.evict_if_full();
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.order.push_back((key, seq));
+            self.messages.insert(
+                key,
+                Message::new(key.host, qid.to_str().into_owned(), seq, time),
+            );
+        }
+        self.messages.get_mut(&key).expect("inserted above")
+    }
+
+    /// A `pickup` or `client=` under a queue id that already carries a queued message means Postfix reused the id
+    /// and we missed the old message's `removed`: finish the old one first.
+    fn start_if_reused(&mut self, key: Key, time: Timestamp) {
+        if self
+            .messages
+            .get(&key)
+            .is_some_and(|m| m.queued || m.attempts > 0 || m.message_id.is_some())
+        {
+            self.finish(key, FinishReason::QueueIdReused, time);
+        }
+    }
+
+    fn finish(&mut self, key: Key, reason: FinishReason, time: Timestamp) {
+        let m = self.messages.remove(&key).unwrap_or_else(|| {
+            let host = key.host;
+            let qid = String::from_utf8_lossy(&key.id[..usize::from(key.len)]).into_owned();
+            Message::new(host, qid, u64::MAX, time)
+        });
+        self.pending
+            .push(Pending::Finish(Box::new(m), reason, time));
+    }
+
+    fn hold(&mut self, key: Key, mut attempt: DeliveryAttempt) {
+        attempt.id = attempt_id(&attempt);
+        self.pending.push(Pending::Attempt(key, Box::new(attempt)));
+    }
+
+    fn evict_if_full(&mut self) {
+        while self.messages.len() >= self.config.max_in_flight.max(1) {
+            let Some((key, seq)) = self.order.pop_front() else {
+                break;
+            };
+            if self.messages.get(&key).is_some_and(|m| m.seq == seq) {
+                self.messages.remove(&key);
+                self.evicted += 1;
+            }
+        }
+        // Finished messages leave stale entries behind; drop them before they outnumber the live ones.
+        if self.order.len() > 2 * self.messages.len() + 1024 {
+            let messages = &self.messages;
+            self.order
+                .retain(|(k, s)| messages.get(k).is_some_and(|m| m.seq == *s));
+        }
+    }
+
+    fn finished(&self, m: Message, reason: FinishReason, time: Timestamp) -> MessageFinished {
+        MessageFinished {
+            time,
+            host: self.hosts.get(m.host as usize).cloned().unwrap_or_default(),
+            queue_id: m.queue_id,
+            reason,
+            first_seen: m.first_seen,
+            message_id: m.message_id,
+            tag: m.tag,
+            sender: m.sender,
+            size: m.size,
+            nrcpt: m.nrcpt,
+            client: m.client,
+            attempts: m.attempts,
+            sent: m.sent,
+            deferred: m.deferred,
+            bounced: m.bounced,
+            expired: m.expired,
+        }
+    }
+}
+
+impl Message {
+    fn new(host: u32, queue_id: String, seq: u64, time: Timestamp) -> Message {
+        Message {
+            host,
+            queue_id,
+            seq,
+            first_seen: Some(time),
+            message_id: None,
+            tag: None,
+            sender: None,
+            size: None,
+            nrcpt: None,
+            client: None,
+            sasl_username: None,
+            notice_of: None,
+            queued: false,
+            attempts: 0,
+            sent: 0,
+            deferred: 0,
+            bounced: 0,
+            expired: 0,
+            deferred_rcpts: Vec::new(),
+        }
+    }
+
+    fn count(&mut self, status: Status) {
+        match status {
+            Status::Sent | Status::Deliverable => self.sent += 1,
+            Status::Deferred => self.deferred += 1,
+            Status::Bounced | Status::Undeliverable => self.bounced += 1,
+            Status::Expired | Status::ForceExpired => self.expired += 1,
+            Status::Other => {}
+        }
+    }
+}
+
+/// The message facts an attempt carries.
+struct Context {
+    message_id: Option<String>,
+    tag: Option<String>,
+    sender: Option<String>,
+    size: Option<u64>,
+    nrcpt: Option<u32>,
+    client: Option<String>,
+    sasl_username: Option<String>,
+    notice_of: Option<String>,
+}
+
+impl Context {
+    fn of(m: &Message) -> Context {
+        Context {
+            message_id: m.message_id.clone(),
+            tag: m.tag.clone(),
+            sender: m.sender.clone(),
+            size: m.size,
+            nrcpt: m.nrcpt,
+            client: m.client.clone(),
+            sasl_username: m.sasl_username.clone(),
+            notice_of: m.notice_of.clone(),
+        }
+    }
+
+    fn apply(self, a: &mut DeliveryAttempt) {
+        a.message_id = self.message_id;
+        a.tag = self.tag;
+        a.sender = self.sender;
+        a.size = self.size;
+        a.nrcpt = self.nrcpt;
+        a.client = self.client;
+        a.sasl_username = self.sasl_username;
+        a.notice_of = self.notice_of;
+    }
+}
+
+fn client_text(c: &crate::event::Client<'_>) -> String {
+    match c.addr {
+        Some(addr) => format!("{}[{}]", c.name, addr),
+        None => c.name.to_str().into_owned(),
+    }
+}
+
+fn strip_angle<'a>(t: &Text<'a>) -> Text<'a> {
+    let b = t.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(b'<'), Some(b'>')) if b.len() >= 2 => Text(&b[1..b.len() - 1]),
+        _ => *t,
+    }
+}
+
+/// FNV-1a over 128 bits: deterministic across platforms and Rust versions, unlike the standard library's hasher.
+fn fnv1a128(parts: &[&[u8]]) -> u128 {
+    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    let mut h = OFFSET;
+    for part in parts {
+        for &b in *part {
+            h ^= u128::from(b);
+            h = h.wrapping_mul(PRIME);
+        }
+        // A separator so ("ab","c") and ("a","bc") differ.
+        h ^= 0xff;
+        h = h.wrapping_mul(PRIME);
+    }
+    // FNV's high bits mix poorly on short inputs; fold the low half in.
+    h ^ (h << 64) ^ (h >> 61)
+}
+
+/// See [`DeliveryAttempt::id`].
+pub fn attempt_id(a: &DeliveryAttempt) -> String {
+    let micros = a.time.unix_micros.to_le_bytes();
+    let position = a.position.to_le_bytes();
+    let h = fnv1a128(&[
+        a.host.as_bytes(),
+        a.queue_id.as_bytes(),
+        a.recipient.as_deref().unwrap_or("").as_bytes(),
+        &micros,
+        a.status.as_str().as_bytes(),
+        a.dsn.as_deref().unwrap_or("").as_bytes(),
+        &position,
+    ]);
+    let millis = (a.time.unix_micros.div_euclid(1000) as u64) & 0xffff_ffff_ffff;
+    // UUIDv7 layout: 48 bits time, 4 bits version, 12 bits + 2 variant bits + 62 bits from the hash.
+    let rand_a = (h >> 64) as u16 & 0x0fff;
+    let rand_b = (h as u64) & 0x3fff_ffff_ffff_ffff;
+    let hi = (u128::from(millis) << 80) | (0x7u128 << 76) | (u128::from(rand_a) << 64);
+    let v = hi | (0b10u128 << 62) | u128::from(rand_b);
+    let hex = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}

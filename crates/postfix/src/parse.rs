@@ -1,0 +1,1111 @@
+//! Line parser: bytes in, one typed [`Event`] out. No allocation, no regular expressions; byte-prefix dispatch on the
+//! daemon name and the message's first words.
+
+use memchr::{memchr, memmem, memrchr};
+
+use crate::event::{
+    CheckAction, Client, Delays, DeliveryLine, Envelope, Event, EventKind, Header, NoticeKind,
+    PostsuperAction, Program, Status, Text, TlsSession,
+};
+use crate::reply::Reply;
+use crate::time::Timestamp;
+use crate::time::{infer_year, parse_rfc3164, parse_rfc3339};
+
+/// The default tag header applications put on their mail (see the Postfix `header_checks` snippet in the docs).
+pub const DEFAULT_TAG_HEADER: &str = "X-Relaywatch-Tag";
+
+/// How to read lines.
+#[derive(Debug, Clone)]
+pub struct ParserConfig {
+    /// Header names whose `header_checks` lines carry the application's message tag (case-insensitive).
+    pub tag_headers: Vec<String>,
+    /// Unix seconds that year-less RFC 3164 stamps are read relative to: "now" for a live log, the file's modification
+    /// time for an old file. A stamp is placed in the latest year that is not after this time (plus the slack).
+    pub reference_unix: i64,
+    /// The UTC offset, in minutes, of the wall clock that wrote RFC 3164 stamps (they carry no zone).
+    pub rfc3164_offset_minutes: i16,
+    /// How far after the reference time a year-less stamp may lie and still be this year (clock skew, zones).
+    pub future_slack_secs: i64,
+}
+
+impl Default for ParserConfig {
+    fn default() -> Self {
+        ParserConfig {
+            tag_headers: vec![DEFAULT_TAG_HEADER.to_string()],
+            reference_unix: 0,
+            rfc3164_offset_minutes: 0,
+            future_slack_secs: 86_400,
+        }
+    }
+}
+
+/// Turns log lines into events. Cheap to build; `parse_line` takes `&self`, so one parser serves any number of lines.
+#[derive(Debug, Clone)]
+pub struct Parser {
+    config: ParserConfig,
+    tag_headers: Vec<Vec<u8>>,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Parser::new(ParserConfig::default())
+    }
+}
+
+impl Parser {
+    pub fn new(config: ParserConfig) -> Parser {
+        let tag_headers = config
+            .tag_headers
+            .iter()
+            .map(|h| h.as_bytes().to_ascii_lowercase())
+            .collect();
+        Parser {
+            config,
+            tag_headers,
+        }
+    }
+
+    pub fn config(&self) -> &ParserConfig {
+        &self.config
+    }
+
+    /// Moves the reference time for year inference (a tailing agent calls this as time passes).
+    pub fn set_reference_unix(&mut self, reference_unix: i64) {
+        self.config.reference_unix = reference_unix;
+    }
+
+    /// Parses one line (with or without its trailing newline). Never panics, whatever the bytes.
+    pub fn parse_line<'a>(&self, line: &'a [u8]) -> Event<'a> {
+        let line = trim_newline(line);
+        match self.parse_header(line) {
+            Some((header, msg)) => self.parse_message(header, msg),
+            None => Event {
+                header: None,
+                queue_id: None,
+                kind: EventKind::Unknown { raw: Text(line) },
+            },
+        }
+    }
+
+    /// Parses a message whose header was read elsewhere (journald's `SYSLOG_IDENTIFIER` and `MESSAGE`, or a test
+    /// fixture that holds only the message).
+    pub fn parse_message<'a>(&self, header: Header<'a>, msg: &'a [u8]) -> Event<'a> {
+        let is_postfix = header.program.instance.0.starts_with(b"postfix")
+            || is_postfix_daemon(header.program.daemon.0);
+        if !is_postfix || header.program.daemon.0 == header.program.name.0 {
+            return Event {
+                header: Some(header),
+                queue_id: None,
+                kind: EventKind::NotPostfix {
+                    program: header.program.name,
+                },
+            };
+        }
+        let (queue_id, body) = split_queue_id(msg);
+        let kind = self
+            .parse_body(header.program.daemon.0, queue_id.is_some(), body)
+            .unwrap_or(EventKind::Unknown { raw: Text(msg) });
+        Event {
+            header: Some(header),
+            queue_id: queue_id.map(Text),
+            kind,
+        }
+    }
+
+    /// Reads the syslog header: RFC 3164, RFC 3339 (as rsyslog and journald's short-iso write it) or RFC 5424.
+    pub fn parse_header<'a>(&self, line: &'a [u8]) -> Option<(Header<'a>, &'a [u8])> {
+        let mut s = line;
+        // An optional `<PRI>` as written by some relays and by RFC 5424.
+        if s.first() == Some(&b'<') {
+            let end = memchr(b'>', &s[..s.len().min(6)])?;
+            if end < 2 || !s[1..end].iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            s = &s[end + 1..];
+            if let Some(rest) = s.strip_prefix(b"1 ") {
+                return self.parse_rfc5424(rest);
+            }
+        }
+        let (time, used) = if s.first().is_some_and(u8::is_ascii_digit) {
+            parse_rfc3339(s)?
+        } else {
+            let (stamp, used) = parse_rfc3164(s)?;
+            let off = self.config.rfc3164_offset_minutes;
+            let secs = infer_year(
+                stamp,
+                self.config.reference_unix,
+                off,
+                self.config.future_slack_secs,
+            )?;
+            (
+                Timestamp {
+                    unix_micros: secs * 1_000_000,
+                    offset_minutes: off,
+                },
+                used,
+            )
+        };
+        let s = s.get(used..)?.strip_prefix(b" ")?;
+        let sp = memchr(b' ', s)?;
+        let host = &s[..sp];
+        let s = &s[sp + 1..];
+        let (program, pid, msg) = parse_tag(s)?;
+        Some((
+            Header {
+                time,
+                host: Text(host),
+                program,
+                pid,
+            },
+            msg,
+        ))
+    }
+
+    fn parse_rfc5424<'a>(&self, s: &'a [u8]) -> Option<(Header<'a>, &'a [u8])> {
+        let (time, used) = parse_rfc3339(s)?;
+        let s = s.get(used..)?.strip_prefix(b" ")?;
+        let mut fields = [&b""[..]; 4];
+        let mut rest = s;
+        for f in &mut fields {
+            let sp = memchr(b' ', rest)?;
+            *f = &rest[..sp];
+            rest = &rest[sp + 1..];
+        }
+        let [host, app, procid, _msgid] = fields;
+        // Structured data: `-` or one or more `[...]` elements.
+        let msg = if let Some(r) = rest.strip_prefix(b"-") {
+            r.strip_prefix(b" ").unwrap_or(r)
+        } else if rest.first() == Some(&b'[') {
+            let mut i = 0;
+            let mut in_quotes = false;
+            while i < rest.len() {
+                match rest[i] {
+                    b'\\' => i += 1,
+                    b'"' => in_quotes = !in_quotes,
+                    b']' if !in_quotes && rest.get(i + 1) != Some(&b'[') => break,
+                    _ => {}
+                }
+                i += 1;
+            }
+            let r = rest.get(i + 1..).unwrap_or(b"");
+            r.strip_prefix(b" ").unwrap_or(r)
+        } else {
+            rest
+        };
+        let msg = msg.strip_prefix("\u{feff}".as_bytes()).unwrap_or(msg);
+        let pid = parse_u32(procid);
+        Some((
+            Header {
+                time,
+                host: Text(host),
+                program: split_program(app),
+                pid,
+            },
+            msg,
+        ))
+    }
+
+    /// Parses what follows the queue id (or the whole message when there is none) for one daemon.
+    fn parse_body<'a>(&self, daemon: &[u8], has_qid: bool, m: &'a [u8]) -> Option<EventKind<'a>> {
+        if has_qid && m.starts_with(b"to=<") {
+            return parse_delivery(m).map(EventKind::Delivery);
+        }
+        match daemon {
+            b"qmgr" => parse_qmgr(m),
+            b"cleanup" => self.parse_cleanup(m),
+            b"smtpd" => parse_smtpd(m),
+            b"smtp" | b"lmtp" => parse_smtp(m),
+            b"pickup" => parse_pickup(m),
+            b"bounce" => parse_bounce(m),
+            b"postscreen" => parse_postscreen(m),
+            b"postsuper" => parse_postsuper(m),
+            b"master" | b"postfix-script" | b"postfix" | b"postlog" | b"postlogd" => {
+                parse_lifecycle(m)
+            }
+            b"anvil" | b"scache" => m
+                .strip_prefix(b"statistics: ")
+                .map(|t| EventKind::Statistics { text: Text(t) }),
+            b"dnsblog" => parse_dnsblog(m),
+            b"tlsproxy" => parse_tls(m),
+            _ => None,
+        }
+        .or_else(|| parse_diagnostic(m))
+    }
+
+    fn parse_cleanup<'a>(&self, m: &'a [u8]) -> Option<EventKind<'a>> {
+        if let Some(id) = m.strip_prefix(b"message-id=") {
+            return Some(EventKind::MessageId {
+                message_id: Text(id),
+            });
+        }
+        if let Some(id) = m.strip_prefix(b"resent-message-id=") {
+            return Some(EventKind::ResentMessageId {
+                message_id: Text(id),
+            });
+        }
+        if m.starts_with(b"milter-") {
+            return parse_reject(m);
+        }
+        let colon = memchr(b':', &m[..m.len().min(12)])?;
+        let action = CheckAction::parse(&m[..colon])?;
+        let rest = m[colon + 1..].strip_prefix(b" ")?;
+        let sp = memchr(b' ', rest)?;
+        let part = &rest[..sp];
+        let rest = &rest[sp + 1..];
+        let env_at = memmem::rfind(rest, b"; from=<")?;
+        let client_at = memmem::rfind(&rest[..env_at], b" from ")?;
+        let matched = &rest[..client_at];
+        let client = &rest[client_at + 6..env_at];
+        let (envelope, text) = parse_envelope(&rest[env_at + 2..]);
+        let (header_name, value) = if part == b"header" || part.ends_with(b"-header") {
+            match memchr(b':', matched) {
+                Some(c) => {
+                    let v = &matched[c + 1..];
+                    (Some(&matched[..c]), v.strip_prefix(b" ").unwrap_or(v))
+                }
+                None => (None, matched),
+            }
+        } else {
+            (None, matched)
+        };
+        let is_tag =
+            header_name.is_some_and(|n| self.tag_headers.iter().any(|t| t.eq_ignore_ascii_case(n)));
+        Some(EventKind::Check {
+            action,
+            part: Text(part),
+            header_name: header_name.map(Text),
+            value: Text(value),
+            is_tag,
+            client: Text(client),
+            envelope,
+            text: text.map(Text),
+            milter: false,
+        })
+    }
+}
+
+fn trim_newline(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r'] = line {
+        line = rest;
+    }
+    line
+}
+
+/// `postfix/smtp[123]: message` → program, pid, message.
+fn parse_tag(s: &[u8]) -> Option<(Program<'_>, Option<u32>, &[u8])> {
+    let end = s
+        .iter()
+        .position(|&b| b == b'[' || b == b':' || b == b' ')?;
+    let name = &s[..end];
+    if name.is_empty() {
+        return None;
+    }
+    let (pid, rest) = match s[end] {
+        b'[' => {
+            let close = memchr(b']', &s[end..])? + end;
+            let pid = parse_u32(&s[end + 1..close])?;
+            (Some(pid), s[close + 1..].strip_prefix(b":")?)
+        }
+        b':' => (None, &s[end + 1..]),
+        _ => return None,
+    };
+    let msg = rest.strip_prefix(b" ").unwrap_or(rest);
+    Some((split_program(name), pid, msg))
+}
+
+fn split_program(name: &[u8]) -> Program<'_> {
+    match memchr(b'/', name) {
+        None => Program {
+            name: Text(name),
+            instance: Text(name),
+            service: None,
+            daemon: Text(name),
+        },
+        Some(first) => {
+            let last = memrchr(b'/', name).unwrap_or(first);
+            let service = (last > first).then(|| Text(&name[first + 1..last]));
+            Program {
+                name: Text(name),
+                instance: Text(&name[..first]),
+                service,
+                daemon: Text(&name[last + 1..]),
+            }
+        }
+    }
+}
+
+fn is_postfix_daemon(d: &[u8]) -> bool {
+    matches!(
+        d,
+        b"smtp"
+            | b"smtpd"
+            | b"lmtp"
+            | b"qmgr"
+            | b"cleanup"
+            | b"pickup"
+            | b"local"
+            | b"virtual"
+            | b"pipe"
+            | b"error"
+            | b"retry"
+            | b"discard"
+            | b"bounce"
+            | b"postscreen"
+            | b"dnsblog"
+            | b"tlsproxy"
+            | b"anvil"
+            | b"scache"
+            | b"master"
+            | b"postsuper"
+            | b"trivial-rewrite"
+            | b"verify"
+            | b"tlsmgr"
+            | b"proxymap"
+            | b"showq"
+    )
+}
+
+fn parse_u32(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 9 {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(b - b'0');
+    }
+    Some(v)
+}
+
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(b - b'0');
+    }
+    Some(v)
+}
+
+/// Postfix writes delays as `0.06`, `24` or `0`; anything fancier goes through the standard library.
+fn parse_f64(s: &[u8]) -> Option<f64> {
+    let mut int: u64 = 0;
+    let mut i = 0;
+    while i < s.len() && s[i].is_ascii_digit() && i < 15 {
+        int = int * 10 + u64::from(s[i] - b'0');
+        i += 1;
+    }
+    if i == s.len() && i > 0 {
+        return Some(int as f64);
+    }
+    if i > 0
+        && s[i] == b'.'
+        && s.len() - i <= 7
+        && s[i + 1..].iter().all(u8::is_ascii_digit)
+        && s.len() > i + 1
+    {
+        let mut frac: u64 = 0;
+        for &b in &s[i + 1..] {
+            frac = frac * 10 + u64::from(b - b'0');
+        }
+        return Some(int as f64 + frac as f64 / 10f64.powi((s.len() - i - 1) as i32));
+    }
+    std::str::from_utf8(s)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+}
+
+/// Splits a leading queue id (`B7438B6323: ` or the long form `3mPVKl0Mhjz7sXv: `) off a message.
+pub fn split_queue_id(msg: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    let n = msg
+        .iter()
+        .take(21)
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    if (5..=20).contains(&n)
+        && msg.get(n) == Some(&b':')
+        && matches!(msg.get(n + 1), Some(b' ') | None)
+    {
+        let id = &msg[..n];
+        let has_digit = id.iter().any(u8::is_ascii_digit);
+        let upper_hex = id.iter().all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F'));
+        if (has_digit || upper_hex) && id != b"NOQUEUE" {
+            return (Some(id), msg.get(n + 2..).unwrap_or(b""));
+        }
+    }
+    (None, msg)
+}
+
+/// `to=<x>, orig_to=<y>, relay=r, conn_use=2, delay=0.5, delays=a/b/c/d, dsn=5.1.1, status=bounced (reply)`.
+pub fn parse_delivery(m: &[u8]) -> Option<DeliveryLine<'_>> {
+    let mut d = DeliveryLine {
+        to: Text(b""),
+        orig_to: None,
+        relay: None,
+        conn_use: None,
+        delay: None,
+        delays: None,
+        dsn: None,
+        status: Status::Other,
+        reply: Reply::empty(),
+    };
+    let mut s = m;
+    let mut have_status = false;
+    while !s.is_empty() {
+        let eq = memchr(b'=', s)?;
+        let key = &s[..eq];
+        let v = &s[eq + 1..];
+        if key == b"status" {
+            let end = memchr(b' ', v).unwrap_or(v.len());
+            d.status = Status::parse(&v[..end]);
+            have_status = true;
+            let rest = &v[end..];
+            if let Some(r) = rest.strip_prefix(b" (") {
+                let r = r.strip_suffix(b")").unwrap_or(r);
+                d.reply = Reply::parse(r);
+            }
+            break;
+        }
+        let (value, next) = if v.first() == Some(&b'<') {
+            // Addresses may hold commas; the value ends at the first `>` that a `,` follows.
+            let close = memmem::find(v, b">,")
+                .map(|i| i + 1)
+                .or_else(|| (v.last() == Some(&b'>')).then_some(v.len()))?;
+            (&v[1..close - 1], &v[close..])
+        } else {
+            let end = memchr(b',', v).unwrap_or(v.len());
+            (&v[..end], &v[end..])
+        };
+        match key {
+            b"to" => d.to = Text(value),
+            b"orig_to" => d.orig_to = Some(Text(value)),
+            b"relay" => d.relay = Some(Text(value)),
+            b"conn_use" => d.conn_use = parse_u32(value),
+            b"delay" => d.delay = parse_f64(value),
+            b"delays" => d.delays = parse_delays(value),
+            b"dsn" => d.dsn = Some(Text(value)),
+            _ => {}
+        }
+        s = next.strip_prefix(b",").unwrap_or(next);
+        s = s.strip_prefix(b" ").unwrap_or(s);
+    }
+    have_status.then_some(d)
+}
+
+fn parse_delays(v: &[u8]) -> Option<Delays> {
+    let mut it = v.split(|&b| b == b'/');
+    let d = Delays {
+        before_queue: parse_f64(it.next()?)?,
+        in_queue: parse_f64(it.next()?)?,
+        connection: parse_f64(it.next()?)?,
+        transmission: parse_f64(it.next()?)?,
+    };
+    it.next().is_none().then_some(d)
+}
+
+/// `from=<x>, size=1, nrcpt=1 (queue active)`, `from=<x>, status=expired, returned to sender`, `removed`.
+fn parse_qmgr(m: &[u8]) -> Option<EventKind<'_>> {
+    if m == b"removed" {
+        return Some(EventKind::Removed);
+    }
+    if let Some(rest) = m.strip_prefix(b"from=<") {
+        let close = memmem::find(rest, b">,").or_else(|| memrchr(b'>', rest))?;
+        let from = &rest[..close];
+        let tail = rest.get(close + 1..).unwrap_or(b"");
+        let tail = tail.strip_prefix(b", ").unwrap_or(tail);
+        if let Some(st) = tail.strip_prefix(b"status=") {
+            let end = memchr(b',', st).unwrap_or(st.len());
+            let forced = match &st[..end] {
+                b"expired" => false,
+                b"force-expired" => true,
+                _ => return None,
+            };
+            return Some(EventKind::Expired {
+                from: Text(from),
+                forced,
+            });
+        }
+        let mut size = None;
+        let mut nrcpt = None;
+        for field in tail.split(|&b| b == b',') {
+            let field = field.strip_prefix(b" ").unwrap_or(field);
+            if let Some(v) = field.strip_prefix(b"size=") {
+                size = parse_u64(v);
+            } else if let Some(v) = field.strip_prefix(b"nrcpt=") {
+                let end = memchr(b' ', v).unwrap_or(v.len());
+                nrcpt = parse_u32(&v[..end]);
+            }
+        }
+        return Some(EventKind::QueueActive {
+            from: Text(from),
+            size,
+            nrcpt,
+        });
+    }
+    if m.starts_with(b"skipped") || m.starts_with(b"to=<") {
+        return Some(EventKind::QueueNote { text: Text(m) });
+    }
+    None
+}
+
+fn parse_pickup(m: &[u8]) -> Option<EventKind<'_>> {
+    let (uid, rest) = match m.strip_prefix(b"uid=") {
+        Some(r) => {
+            let sp = memchr(b' ', r)?;
+            (parse_u32(&r[..sp]), &r[sp + 1..])
+        }
+        None => (None, m),
+    };
+    let from = rest.strip_prefix(b"from=<")?;
+    let from = from.strip_suffix(b">").unwrap_or(from);
+    Some(EventKind::Pickup {
+        uid,
+        from: Text(from),
+    })
+}
+
+/// `host[addr]`, `host[addr]:port` or postscreen's `[addr]:port`.
+pub fn parse_client(s: &[u8]) -> Client<'_> {
+    if let Some(open) = memchr(b'[', s) {
+        if let Some(close) = memrchr(b']', s).filter(|&c| c > open) {
+            let port = s
+                .get(close + 1..)
+                .and_then(|p| p.strip_prefix(b":"))
+                .and_then(parse_u32)
+                .and_then(|p| u16::try_from(p).ok());
+            return Client {
+                name: Text(&s[..open]),
+                addr: Some(Text(&s[open + 1..close])),
+                port,
+            };
+        }
+    }
+    Client {
+        name: Text(s),
+        addr: None,
+        port: None,
+    }
+}
+
+/// `from=<a> to=<b> proto=ESMTP helo=<c>` then an optional `: text`. Returns the envelope and that text.
+fn parse_envelope(s: &[u8]) -> (Envelope<'_>, Option<&[u8]>) {
+    let mut e = Envelope::default();
+    let mut rest = s;
+    loop {
+        rest = rest.strip_prefix(b" ").unwrap_or(rest);
+        let Some(eq) = memchr(b'=', rest) else { break };
+        let key = &rest[..eq];
+        if key.is_empty() || !key.iter().all(|b| b.is_ascii_lowercase() || *b == b'_') {
+            break;
+        }
+        let v = &rest[eq + 1..];
+        let (value, next) = if v.first() == Some(&b'<') {
+            match memchr(b'>', v) {
+                Some(c) => (&v[1..c], &v[c + 1..]),
+                None => (&v[1..], &b""[..]),
+            }
+        } else {
+            let end = v
+                .iter()
+                .position(|&b| b == b' ' || b == b':' || b == b',')
+                .unwrap_or(v.len());
+            (&v[..end], &v[end..])
+        };
+        match key {
+            b"from" => e.from = Some(Text(value)),
+            b"to" => e.to = Some(Text(value)),
+            b"proto" => e.proto = Some(Text(value)),
+            b"helo" => e.helo = Some(Text(value)),
+            _ => {}
+        }
+        rest = next.strip_prefix(b",").unwrap_or(next);
+        if rest.starts_with(b": ") || rest.is_empty() {
+            break;
+        }
+    }
+    let text = rest
+        .strip_prefix(b": ")
+        .or_else(|| rest.strip_prefix(b":"))
+        .filter(|t| !t.is_empty());
+    (e, text)
+}
+
+/// `reject: RCPT from host[addr]: 550 5.1.1 <x>: text; from=<a> to=<b> proto=ESMTP helo=<c>` (also `milter-reject`,
+/// `hold`, `discard`, `warn`, `filter`, `redirect`).
+fn parse_reject(m: &[u8]) -> Option<EventKind<'_>> {
+    let colon = memchr(b':', &m[..m.len().min(20)])?;
+    let action = &m[..colon];
+    if !matches!(
+        action,
+        b"reject"
+            | b"milter-reject"
+            | b"milter-discard"
+            | b"milter-hold"
+            | b"hold"
+            | b"discard"
+            | b"warn"
+            | b"filter"
+            | b"redirect"
+            | b"reject_warning"
+    ) {
+        return None;
+    }
+    let rest = m[colon + 1..].strip_prefix(b" ")?;
+    let sp = memchr(b' ', rest)?;
+    let stage = &rest[..sp];
+    let rest = rest[sp + 1..].strip_prefix(b"from ")?;
+    let cend = memmem::find(rest, b": ")?;
+    let client = parse_client(&rest[..cend]);
+    let rest = &rest[cend + 2..];
+    let env_at = memmem::rfind(rest, b"; from=<").or_else(|| memmem::rfind(rest, b"; proto="));
+    let (reply, envelope) = match env_at {
+        Some(i) => (&rest[..i], parse_envelope(&rest[i + 2..]).0),
+        None => (rest, Envelope::default()),
+    };
+    Some(EventKind::Reject {
+        action: Text(action),
+        stage: Text(stage),
+        client,
+        reply: Reply::parse(reply),
+        envelope,
+    })
+}
+
+/// `<what> after <STAGE> from host[addr]` (lost connection, timeout, too many errors).
+fn after_from(rest: &[u8]) -> Option<(Text<'_>, Client<'_>)> {
+    let rest = rest.strip_prefix(b" after ")?;
+    let i = memmem::find(rest, b" from ")?;
+    let client = &rest[i + 6..];
+    let client = &client[..memchr(b':', client)
+        .filter(|&c| client.get(c + 1) == Some(&b' '))
+        .unwrap_or(client.len())];
+    Some((Text(&rest[..i]), parse_client(client)))
+}
+
+fn parse_smtpd(m: &[u8]) -> Option<EventKind<'_>> {
+    if let Some(c) = m.strip_prefix(b"client=") {
+        let mut parts = c.split(|&b| b == b',');
+        let client = parse_client(parts.next()?);
+        let (mut sasl_method, mut sasl_username, mut orig_queue_id, mut orig_client) =
+            (None, None, None, None);
+        for p in parts {
+            let p = p.strip_prefix(b" ").unwrap_or(p);
+            if let Some(v) = p.strip_prefix(b"sasl_method=") {
+                sasl_method = Some(Text(v));
+            } else if let Some(v) = p.strip_prefix(b"sasl_username=") {
+                sasl_username = Some(Text(v));
+            } else if let Some(v) = p.strip_prefix(b"orig_queue_id=") {
+                orig_queue_id = Some(Text(v));
+            } else if let Some(v) = p.strip_prefix(b"orig_client=") {
+                orig_client = Some(Text(v));
+            }
+        }
+        return Some(EventKind::ClientAccepted {
+            client,
+            sasl_method,
+            sasl_username,
+            orig_queue_id,
+            orig_client,
+        });
+    }
+    if let Some(c) = m.strip_prefix(b"connect from ") {
+        return Some(EventKind::Connect {
+            client: parse_client(c),
+        });
+    }
+    if let Some(c) = m.strip_prefix(b"disconnect from ") {
+        let (client, counters) = match memchr(b' ', c) {
+            Some(sp) => (&c[..sp], &c[sp + 1..]),
+            None => (c, &b""[..]),
+        };
+        let (mut commands_ok, mut commands_total) = (None, None);
+        for (name, ok, total) in command_counters(counters) {
+            if name == b"commands" {
+                commands_ok = Some(ok);
+                commands_total = Some(total);
+            }
+        }
+        return Some(EventKind::Disconnect {
+            client: parse_client(client),
+            counters: Text(counters),
+            commands_ok,
+            commands_total,
+        });
+    }
+    if let Some(r) = m.strip_prefix(b"NOQUEUE: ") {
+        return parse_reject(r);
+    }
+    if let Some(r) = m.strip_prefix(b"lost connection") {
+        let (after, client) = after_from(r)?;
+        return Some(EventKind::LostConnection { after, client });
+    }
+    if let Some(r) = m.strip_prefix(b"timeout") {
+        let (after, client) = after_from(r)?;
+        return Some(EventKind::Timeout { after, client });
+    }
+    if let Some(r) = m.strip_prefix(b"too many errors") {
+        let (after, client) = after_from(r)?;
+        return Some(EventKind::TooManyErrors { after, client });
+    }
+    parse_tls(m).or_else(|| parse_reject(m))
+}
+
+/// Iterates over `ehlo=1 mail=1 rcpt=0/1 commands=2/3` as (name, succeeded, total).
+pub fn command_counters(s: &[u8]) -> impl Iterator<Item = (&[u8], u32, u32)> {
+    s.split(|&b| b == b' ').filter_map(|item| {
+        let eq = memchr(b'=', item)?;
+        let v = &item[eq + 1..];
+        let (ok, total) = match memchr(b'/', v) {
+            Some(sl) => (parse_u32(&v[..sl])?, parse_u32(&v[sl + 1..])?),
+            None => {
+                let n = parse_u32(v)?;
+                (n, n)
+            }
+        };
+        Some((&item[..eq], ok, total))
+    })
+}
+
+/// `Anonymous TLS connection established from host[addr]: TLSv1.3 with cipher X (256/256 bits)` and the outbound
+/// `Verified TLS connection established to mx[addr]:25: ...`.
+fn parse_tls(m: &[u8]) -> Option<EventKind<'_>> {
+    let at = memmem::find(&m[..m.len().min(24)], b" TLS connection established ")?;
+    let trust = &m[..at];
+    let rest = &m[at + 28..];
+    let (outbound, rest) = if let Some(r) = rest.strip_prefix(b"to ") {
+        (true, r)
+    } else {
+        (false, rest.strip_prefix(b"from ")?)
+    };
+    let cend = memmem::find(rest, b": ")?;
+    let peer = parse_client(&rest[..cend]);
+    let rest = &rest[cend + 2..];
+    let sp = memchr(b' ', rest).unwrap_or(rest.len());
+    let protocol = &rest[..sp];
+    let cipher = rest[sp..]
+        .strip_prefix(b" with cipher ")
+        .map(|c| &c[..memchr(b' ', c).unwrap_or(c.len())])
+        .unwrap_or(b"");
+    Some(EventKind::Tls(TlsSession {
+        outbound,
+        trust: Text(trust),
+        peer,
+        protocol: Text(protocol),
+        cipher: Text(cipher),
+    }))
+}
+
+fn parse_smtp(m: &[u8]) -> Option<EventKind<'_>> {
+    if let Some(t) = parse_tls(m) {
+        return Some(t);
+    }
+    if m.starts_with(b"host ")
+        || m.starts_with(b"lost connection with ")
+        || m.starts_with(b"conversation with ")
+        || m.starts_with(b"connect to ")
+    {
+        return Some(EventKind::RemoteTrouble {
+            reply: Reply::parse(m),
+        });
+    }
+    None
+}
+
+fn parse_bounce(m: &[u8]) -> Option<EventKind<'_>> {
+    let sp = memchr(b' ', m)?;
+    let audience = &m[..sp];
+    let rest = &m[sp + 1..];
+    let colon = memmem::find(rest, b" notification: ")?;
+    let kind = match &rest[..colon] {
+        b"non-delivery" => NoticeKind::NonDelivery,
+        b"delay" => NoticeKind::Delay,
+        b"delivery status" => NoticeKind::DeliveryStatus,
+        _ => NoticeKind::Other,
+    };
+    let notice = &rest[colon + 15..];
+    if notice.is_empty() || !notice.iter().all(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    Some(EventKind::BounceNotice {
+        kind,
+        audience: Text(audience),
+        notice_queue_id: Text(notice),
+    })
+}
+
+fn parse_postscreen(m: &[u8]) -> Option<EventKind<'_>> {
+    if let Some(r) = m.strip_prefix(b"NOQUEUE: ") {
+        return parse_reject(r);
+    }
+    if m.starts_with(b"warning: ") || m.starts_with(b"error: ") || m.starts_with(b"fatal: ") {
+        return None;
+    }
+    // The verdict is the leading run of upper-case words: `PASS NEW`, `COMMAND PIPELINING`, `NON-SMTP COMMAND`.
+    let mut end = 0;
+    for word in m.split(|&b| b == b' ') {
+        if word.is_empty() || !word.iter().all(|b| b.is_ascii_uppercase() || *b == b'-') {
+            break;
+        }
+        end += word.len() + 1;
+    }
+    if end == 0 {
+        return None;
+    }
+    let verdict = &m[..end - 1];
+    let detail = m.get(end..).unwrap_or(b"");
+    let client = memchr(b'[', detail).and_then(|open| {
+        let s = &detail[open..];
+        let stop = s
+            .iter()
+            .position(|&b| b == b' ' || b == b',')
+            .unwrap_or(s.len());
+        let c = &s[..stop];
+        let c = c.strip_suffix(b":").unwrap_or(c);
+        Some(parse_client(c))
+    });
+    Some(EventKind::Postscreen {
+        verdict: Text(verdict),
+        client,
+        detail: Text(detail),
+    })
+}
+
+fn parse_dnsblog(m: &[u8]) -> Option<EventKind<'_>> {
+    let r = m.strip_prefix(b"addr ")?;
+    let sp = memchr(b' ', r)?;
+    let addr = &r[..sp];
+    let r = r[sp..].strip_prefix(b" listed by domain ")?;
+    let sp = memchr(b' ', r)?;
+    let zone = &r[..sp];
+    let answer = r[sp..].strip_prefix(b" as ").unwrap_or(b"");
+    Some(EventKind::DnsblListing {
+        addr: Text(addr),
+        zone: Text(zone),
+        answer: Text(answer),
+    })
+}
+
+fn parse_postsuper(m: &[u8]) -> Option<EventKind<'_>> {
+    let action = match m {
+        b"placed on hold" => PostsuperAction::PlacedOnHold,
+        b"released from hold" => PostsuperAction::ReleasedFromHold,
+        b"removed" => PostsuperAction::Removed,
+        b"requeued" => PostsuperAction::Requeued,
+        _ if m.starts_with(b"Placed on hold: ")
+            || m.starts_with(b"Released from hold: ")
+            || m.starts_with(b"Deleted: ")
+            || m.starts_with(b"Requeued: ") =>
+        {
+            PostsuperAction::Summary
+        }
+        _ => return None,
+    };
+    Some(EventKind::Postsuper {
+        action,
+        text: Text(m),
+    })
+}
+
+fn parse_lifecycle(m: &[u8]) -> Option<EventKind<'_>> {
+    const WORDS: [&[u8]; 9] = [
+        b"daemon started",
+        b"reload",
+        b"terminating on signal",
+        b"starting the Postfix",
+        b"stopping the Postfix",
+        b"refreshing the Postfix",
+        b"daemon stopped",
+        b"the Postfix mail system is",
+        b"waiting on",
+    ];
+    WORDS
+        .iter()
+        .any(|w| m.starts_with(w))
+        .then_some(EventKind::Lifecycle { text: Text(m) })
+}
+
+fn parse_diagnostic(m: &[u8]) -> Option<EventKind<'_>> {
+    for sev in [&b"warning"[..], b"error", b"fatal", b"panic"] {
+        if let Some(r) = m.strip_prefix(sev) {
+            if let Some(t) = r.strip_prefix(b": ") {
+                return Some(EventKind::Diagnostic {
+                    severity: Text(sev),
+                    text: Text(t),
+                });
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Event<'_> {
+        Parser::new(ParserConfig {
+            reference_unix: 1_800_000_000,
+            ..Default::default()
+        })
+        .parse_line(line.as_bytes())
+    }
+
+    #[test]
+    fn queue_ids_short_long_and_words() {
+        assert_eq!(
+            split_queue_id(b"B7438B6323: removed").0,
+            Some(&b"B7438B6323"[..])
+        );
+        assert_eq!(
+            split_queue_id(b"3mPVKl0Mhjz7sXv: from=<>").0,
+            Some(&b"3mPVKl0Mhjz7sXv"[..])
+        );
+        assert_eq!(
+            split_queue_id(b"DEADBEEF: removed").0,
+            Some(&b"DEADBEEF"[..])
+        );
+        assert_eq!(split_queue_id(b"warning: x").0, None);
+        assert_eq!(split_queue_id(b"NOQUEUE: reject: x").0, None);
+        assert_eq!(split_queue_id(b"Deleted: 1 message").0, None);
+    }
+
+    #[test]
+    fn program_names_of_instances_and_services() {
+        for (line, instance, service, daemon) in [
+            (
+                "Nov 28 22:44:42 mail postfix-out/smtp[1]: x",
+                "postfix-out",
+                None,
+                "smtp",
+            ),
+            (
+                "Nov 28 22:44:42 mail postfix/submission/smtpd[1]: x",
+                "postfix",
+                Some("submission"),
+                "smtpd",
+            ),
+            (
+                "Nov 28 22:44:42 mail postfix/10025/smtpd[1]: x",
+                "postfix",
+                Some("10025"),
+                "smtpd",
+            ),
+            (
+                "Nov 28 22:44:42 mail postfix-239.58.50.50/smtp[1]: x",
+                "postfix-239.58.50.50",
+                None,
+                "smtp",
+            ),
+        ] {
+            let e = p(line);
+            let prog = e.header.unwrap().program;
+            assert_eq!(prog.instance, instance);
+            assert_eq!(
+                prog.service.map(|s| s.to_string()),
+                service.map(str::to_string)
+            );
+            assert_eq!(prog.daemon, daemon);
+        }
+        let e = p("Nov 28 22:44:42 mail dovecot[1]: imap-login: Login: user=<a>");
+        assert!(matches!(e.kind, EventKind::NotPostfix { .. }));
+        let e = p("Jul  5 06:52:01 prd-mx1 spamd[11526]: spamd: identified spam");
+        assert!(matches!(e.kind, EventKind::NotPostfix { .. }));
+    }
+
+    #[test]
+    fn delivery_line_all_fields() {
+        let e = p(
+            "Nov 28 22:44:45 mail postfix/smtp[19095]: E002AB637A: to=<emma.wilson@bigcorp.test>, orig_to=<emma@x>, relay=127.0.0.1[127.0.0.1]:2525, conn_use=37, delay=0.01, delays=0.01/0/0/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 0F16E11D2D03227)",
+        );
+        assert_eq!(e.queue_id.unwrap(), "E002AB637A");
+        let EventKind::Delivery(d) = e.kind else {
+            panic!("{e:?}")
+        };
+        assert_eq!(d.to, "emma.wilson@bigcorp.test");
+        assert_eq!(d.orig_to.unwrap(), "emma@x");
+        assert_eq!(d.relay.unwrap(), "127.0.0.1[127.0.0.1]:2525");
+        assert_eq!(d.conn_use, Some(37));
+        assert_eq!(d.delay, Some(0.01));
+        assert_eq!(d.delays.unwrap().transmission, 0.5);
+        assert_eq!(d.dsn.unwrap(), "2.0.0");
+        assert_eq!(d.status, Status::Sent);
+        assert_eq!(d.reply.code, Some(250));
+    }
+
+    #[test]
+    fn header_check_with_tag() {
+        let parser = Parser::new(ParserConfig {
+            tag_headers: vec!["x-delivery-tag".into()],
+            ..Default::default()
+        });
+        let e = parser.parse_line(b"Nov 28 22:44:44 mail postfix/cleanup[19446]: A4D05B6349: info: header X-Delivery-Tag: 895e4b4c from localhost[127.0.0.1]; from=<noreply@lab.test> to=<li.na@example.test> proto=ESMTP helo=<client.lab.test>: delivery-tag");
+        let EventKind::Check {
+            action,
+            header_name,
+            value,
+            is_tag,
+            client,
+            envelope,
+            text,
+            ..
+        } = e.kind
+        else {
+            panic!()
+        };
+        assert_eq!(action, CheckAction::Info);
+        assert_eq!(header_name.unwrap(), "X-Delivery-Tag");
+        assert_eq!(value, "895e4b4c");
+        assert!(is_tag);
+        assert_eq!(client, "localhost[127.0.0.1]");
+        assert_eq!(envelope.helo.unwrap(), "client.lab.test");
+        assert_eq!(envelope.to.unwrap(), "li.na@example.test");
+        assert_eq!(text.unwrap(), "delivery-tag");
+    }
+
+    #[test]
+    fn noqueue_reject() {
+        let e = p(
+            "Nov 28 22:44:44 mail postfix/smtpd[19447]: NOQUEUE: reject: RCPT from unknown[127.0.0.2]: 554 5.7.1 <chloe.dubois@outside.test>: Relay access denied; from=<app@lab.test> to=<chloe.dubois@outside.test> proto=ESMTP helo=<desktop-2.outside.test>",
+        );
+        let EventKind::Reject {
+            action,
+            stage,
+            client,
+            reply,
+            envelope,
+        } = e.kind
+        else {
+            panic!()
+        };
+        assert_eq!((action, stage), (Text(b"reject"), Text(b"RCPT")));
+        assert_eq!(client.addr.unwrap(), "127.0.0.2");
+        assert_eq!(reply.code, Some(554));
+        assert_eq!(reply.enhanced.unwrap(), "5.7.1");
+        assert_eq!(envelope.from.unwrap(), "app@lab.test");
+        assert_eq!(envelope.helo.unwrap(), "desktop-2.outside.test");
+    }
+
+    #[test]
+    fn rfc5424_header() {
+        let e =
+            p("<22>1 2026-11-28T22:44:42.123456Z mail postfix/qmgr 19052 - - B7438B6323: removed");
+        assert_eq!(
+            e.header.unwrap().time.to_rfc3339(),
+            "2026-11-28T22:44:42.123456Z"
+        );
+        assert_eq!(e.header.unwrap().pid, Some(19052));
+        assert_eq!(e.kind, EventKind::Removed);
+        let e = p(
+            r#"<22>1 2026-11-28T22:44:42Z mail postfix/qmgr 19052 - [meta x="]"] B7438B6323: removed"#,
+        );
+        assert_eq!(e.kind, EventKind::Removed);
+    }
+}
