@@ -33,6 +33,9 @@ pub struct ParseArgs {
     /// (now for standard input).
     #[arg(long, value_name = "UNIX_SECONDS")]
     pub reference_time: Option<i64>,
+    /// Print the lines the parser did not understand (to find what a new Postfix version or a local patch logs).
+    #[arg(long, conflicts_with_all = ["json", "stats"])]
+    pub unknown: bool,
     /// Messages tracked at once before the oldest is evicted.
     #[arg(long, default_value_t = CorrelatorConfig::default().max_in_flight)]
     pub max_in_flight: usize,
@@ -154,7 +157,7 @@ pub fn run(args: ParseArgs) -> Result<()> {
         });
         serde_json::to_writer(&mut out, &stats)?;
         out.write_all(b"\n")?;
-    } else if !args.json {
+    } else if !args.json && !args.unknown {
         summary(&mut out, &totals, &correlator, seconds)?;
     }
     out.flush()?;
@@ -170,17 +173,68 @@ fn process(
     args: &ParseArgs,
     out: &mut impl Write,
 ) -> Result<()> {
-    // One buffer for every line: no allocation per line.
-    let mut line = Vec::with_capacity(4096);
+    // Lines are parsed where they lie in the reader's buffer; only a line that straddles two reads is copied.
+    let mut carry: Vec<u8> = Vec::new();
     loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            if !carry.is_empty() {
+                let line = std::mem::take(&mut carry);
+                handle_line(&line, parser, correlator, records, totals, args, out)?;
+            }
             break;
         }
+        let len = chunk.len();
+        let mut start = 0;
+        if !carry.is_empty() {
+            match memchr::memchr(b'\n', chunk) {
+                Some(nl) => {
+                    carry.extend_from_slice(&chunk[..=nl]);
+                    let line = std::mem::take(&mut carry);
+                    handle_line(&line, parser, correlator, records, totals, args, out)?;
+                    start = nl + 1;
+                }
+                None => {
+                    carry.extend_from_slice(chunk);
+                    reader.consume(len);
+                    continue;
+                }
+            }
+        }
+        for line in chunk[start..].split_inclusive(|&b| b == b'\n') {
+            if line.last() == Some(&b'\n') {
+                handle_line(line, parser, correlator, records, totals, args, out)?;
+            } else {
+                carry.extend_from_slice(line);
+            }
+        }
+        reader.consume(len);
+    }
+    Ok(())
+}
+
+fn handle_line(
+    line: &[u8],
+    parser: &Parser,
+    correlator: &mut Correlator,
+    records: &mut Vec<Record>,
+    totals: &mut Totals,
+    args: &ParseArgs,
+    out: &mut impl Write,
+) -> Result<()> {
+    {
         totals.lines += 1;
-        let event = parser.parse_line(&line);
+        let event = parser.parse_line(line);
         match event.kind {
-            EventKind::Unknown { .. } => totals.unknown_lines += 1,
+            EventKind::Unknown { .. } => {
+                totals.unknown_lines += 1;
+                if args.unknown {
+                    out.write_all(line)?;
+                    if line.last() != Some(&b'\n') {
+                        out.write_all(b"\n")?;
+                    }
+                }
+            }
             EventKind::NotPostfix { .. } => totals.not_postfix_lines += 1,
             _ => {}
         }

@@ -385,7 +385,7 @@ impl Correlator {
                 let m = self.message(key, qid, time);
                 m.client = Some("local".to_string());
                 if m.sender.is_none() {
-                    m.sender = Some(from.to_str().into_owned());
+                    m.sender = Some(from.to_owned_string());
                 }
             }
             EventKind::ClientAccepted {
@@ -396,11 +396,11 @@ impl Correlator {
                 self.start_if_reused(key, time);
                 let m = self.message(key, qid, time);
                 m.client = Some(client_text(client));
-                m.sasl_username = sasl_username.map(|u| u.to_str().into_owned());
+                m.sasl_username = sasl_username.map(|u| u.to_owned_string());
             }
             EventKind::MessageId { message_id } => {
                 let m = self.message(key, qid, time);
-                m.message_id = Some(strip_angle(message_id).to_str().into_owned());
+                m.message_id = Some(strip_angle(message_id).to_owned_string());
             }
             EventKind::Check {
                 action,
@@ -425,7 +425,7 @@ impl Correlator {
             EventKind::QueueActive { from, size, nrcpt } => {
                 let m = self.message(key, qid, time);
                 m.queued = true;
-                m.sender = Some(from.to_str().into_owned());
+                m.sender = Some(from.to_owned_string());
                 m.size = size.or(m.size);
                 m.nrcpt = nrcpt.or(m.nrcpt);
             }
@@ -433,12 +433,12 @@ impl Correlator {
                 let m = self.message(key, qid, time);
                 let position = m.attempts;
                 m.attempts += 1;
-                let recipient = d.to.to_str().into_owned();
-                let orig_recipient = d.orig_to.map(|o| o.to_str().into_owned());
-                let dsn = d.dsn.map(|x| x.to_str().into_owned());
+                let recipient = d.to.to_owned_string();
+                let orig_recipient = d.orig_to.map(|o| o.to_owned_string());
+                let dsn = d.dsn.map(|x| x.to_owned_string());
                 let bounce_class = classify_attempt(d.status, dsn.as_deref(), &d.reply);
-                let reply = (!d.reply.raw.is_empty()).then(|| d.reply.raw.to_str().into_owned());
-                let relay = d.relay.map(|r| r.to_str().into_owned());
+                let reply = (!d.reply.raw.is_empty()).then(|| d.reply.raw.to_owned_string());
+                let relay = d.relay.map(|r| r.to_owned_string());
                 m.count(d.status);
                 let idx = m
                     .deferred_rcpts
@@ -464,9 +464,9 @@ impl Correlator {
                 let attempt = DeliveryAttempt {
                     id: String::new(),
                     time,
-                    host: header.host.to_str().into_owned(),
-                    queue_id: qid.to_str().into_owned(),
-                    daemon: daemon.to_str().into_owned(),
+                    host: header.host.to_owned_string(),
+                    queue_id: qid.to_owned_string(),
+                    daemon: daemon.to_owned_string(),
                     recipient: Some(recipient),
                     orig_recipient,
                     status: d.status,
@@ -498,7 +498,7 @@ impl Correlator {
                 };
                 let m = self.message(key, qid, time);
                 if m.sender.is_none() {
-                    m.sender = Some(from.to_str().into_owned());
+                    m.sender = Some(from.to_owned_string());
                 }
                 let rcpts = std::mem::take(&mut m.deferred_rcpts);
                 let targets: Vec<Option<Deferred>> = if rcpts.is_empty() {
@@ -523,9 +523,9 @@ impl Correlator {
                     let attempt = DeliveryAttempt {
                         id: String::new(),
                         time,
-                        host: header.host.to_str().into_owned(),
-                        queue_id: qid.to_str().into_owned(),
-                        daemon: daemon.to_str().into_owned(),
+                        host: header.host.to_owned_string(),
+                        queue_id: qid.to_owned_string(),
+                        daemon: daemon.to_owned_string(),
                         recipient: (!r.recipient.is_empty()).then_some(r.recipient),
                         orig_recipient: r.orig_recipient,
                         status,
@@ -558,7 +558,7 @@ impl Correlator {
                 if *kind != NoticeKind::Other {
                     let nkey = Key::new(host, notice_queue_id.as_bytes());
                     let n = self.message(nkey, *notice_queue_id, time);
-                    n.notice_of = Some(qid.to_str().into_owned());
+                    n.notice_of = Some(qid.to_owned_string());
                 }
             }
             EventKind::Removed => self.finish(key, FinishReason::Removed, time),
@@ -588,17 +588,25 @@ impl Correlator {
     }
 
     fn message(&mut self, key: Key, qid: Text<'_>, time: Timestamp) -> &mut Message {
-        if !self.messages.contains_key(&key) {
+        if self.messages.len() >= self.config.max_in_flight.max(1)
+            && !self.messages.contains_key(&key)
+        {
             self.evict_if_full();
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            self.order.push_back((key, seq));
-            self.messages.insert(
-                key,
-                Message::new(key.host, qid.to_str().into_owned(), seq, time),
-            );
         }
-        self.messages.get_mut(&key).expect("inserted above")
+        // Finished messages leave stale entries behind; drop them before they outnumber the live ones.
+        if self.order.len() > 2 * self.messages.len() + 1024 {
+            let messages = &self.messages;
+            self.order
+                .retain(|(k, s)| messages.get(k).is_some_and(|m| m.seq == *s));
+        }
+        let next_seq = &mut self.next_seq;
+        let order = &mut self.order;
+        self.messages.entry(key).or_insert_with(|| {
+            let seq = *next_seq;
+            *next_seq += 1;
+            order.push_back((key, seq));
+            Message::new(key.host, qid.to_owned_string(), seq, time)
+        })
     }
 
     /// A `pickup` or `client=` under a queue id that already carries a queued message means Postfix reused the id
@@ -637,12 +645,6 @@ impl Correlator {
                 self.messages.remove(&key);
                 self.evicted += 1;
             }
-        }
-        // Finished messages leave stale entries behind; drop them before they outnumber the live ones.
-        if self.order.len() > 2 * self.messages.len() + 1024 {
-            let messages = &self.messages;
-            self.order
-                .retain(|(k, s)| messages.get(k).is_some_and(|m| m.seq == *s));
         }
     }
 
@@ -745,7 +747,7 @@ impl Context {
 fn client_text(c: &crate::event::Client<'_>) -> String {
     match c.addr {
         Some(addr) => format!("{}[{}]", c.name, addr),
-        None => c.name.to_str().into_owned(),
+        None => c.name.to_owned_string(),
     }
 }
 

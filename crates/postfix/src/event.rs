@@ -21,6 +21,13 @@ impl<'a> Text<'a> {
     pub fn to_str(&self) -> Cow<'a, str> {
         String::from_utf8_lossy(self.0)
     }
+    /// An owned copy; the UTF-8 check is the fast standard one, lossy decoding only when it fails.
+    pub fn to_owned_string(&self) -> String {
+        match std::str::from_utf8(self.0) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(self.0).into_owned(),
+        }
+    }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -311,7 +318,7 @@ pub enum EventKind<'a> {
     Expired { from: Text<'a>, forced: bool },
     /// qmgr: `removed` — the message left the queue.
     Removed,
-    /// qmgr: `skipped, still being delivered` and similar queue-manager notes.
+    /// qmgr: `skipped, still being delivered`, `status=deferred (bounce failed)` and similar queue-manager notes.
     QueueNote { text: Text<'a> },
     /// cleanup: `message-id=<...>` (empty or malformed ids are kept as written).
     MessageId { message_id: Text<'a> },
@@ -382,6 +389,8 @@ pub enum EventKind<'a> {
     LostConnection { after: Text<'a>, client: Client<'a> },
     /// smtpd: `timeout after EHLO from host[addr]`.
     Timeout { after: Text<'a>, client: Client<'a> },
+    /// smtpd: `improper command pipelining after EHLO from host[addr]` (a spam bot's tell).
+    ImproperPipelining { after: Text<'a>, client: Client<'a> },
     /// smtpd: `too many errors after RCPT from host[addr]`.
     TooManyErrors { after: Text<'a>, client: Client<'a> },
     /// smtpd, smtp, lmtp, tlsproxy: a TLS session was established.

@@ -1,6 +1,8 @@
 //! Line parser: bytes in, one typed [`Event`] out. No allocation, no regular expressions; byte-prefix dispatch on the
 //! daemon name and the message's first words.
 
+use std::cell::Cell;
+
 use memchr::{memchr, memmem, memrchr};
 
 use crate::event::{
@@ -44,6 +46,8 @@ impl Default for ParserConfig {
 pub struct Parser {
     config: ParserConfig,
     tag_headers: Vec<Vec<u8>>,
+    /// (month, day, Unix second of that day's start) of the last RFC 3164 stamp.
+    day_cache: Cell<(u32, u32, i64)>,
 }
 
 impl Default for Parser {
@@ -62,6 +66,7 @@ impl Parser {
         Parser {
             config,
             tag_headers,
+            day_cache: Cell::new((0, 0, 0)),
         }
     }
 
@@ -72,6 +77,7 @@ impl Parser {
     /// Moves the reference time for year inference (a tailing agent calls this as time passes).
     pub fn set_reference_unix(&mut self, reference_unix: i64) {
         self.config.reference_unix = reference_unix;
+        self.day_cache.set((0, 0, 0));
     }
 
     /// Parses one line (with or without its trailing newline). Never panics, whatever the bytes.
@@ -90,9 +96,12 @@ impl Parser {
     /// Parses a message whose header was read elsewhere (journald's `SYSLOG_IDENTIFIER` and `MESSAGE`, or a test
     /// fixture that holds only the message).
     pub fn parse_message<'a>(&self, header: Header<'a>, msg: &'a [u8]) -> Event<'a> {
-        let is_postfix = header.program.instance.0.starts_with(b"postfix")
-            || is_postfix_daemon(header.program.daemon.0);
-        if !is_postfix || header.program.daemon.0 == header.program.name.0 {
+        // Policy servers and filters (policy-spf, postfwd) often log under Postfix's syslog name; they are not Postfix.
+        let p = header.program;
+        let is_postfix = p.instance.0.starts_with(b"postfix")
+            && p.daemon.0 != p.name.0
+            && is_postfix_daemon(p.daemon.0);
+        if !is_postfix {
             return Event {
                 header: Some(header),
                 queue_id: None,
@@ -131,12 +140,28 @@ impl Parser {
         } else {
             let (stamp, used) = parse_rfc3164(s)?;
             let off = self.config.rfc3164_offset_minutes;
-            let secs = infer_year(
-                stamp,
-                self.config.reference_unix,
-                off,
-                self.config.future_slack_secs,
-            )?;
+            // Lines come in runs of the same day: remember the day's start instead of redoing the calendar.
+            let (month, day, day_start) = self.day_cache.get();
+            let secs = if month == stamp.month
+                && day == stamp.day
+                && day_start + i64::from(stamp.second_of_day)
+                    <= self.config.reference_unix + self.config.future_slack_secs
+            {
+                day_start + i64::from(stamp.second_of_day)
+            } else {
+                let secs = infer_year(
+                    stamp,
+                    self.config.reference_unix,
+                    off,
+                    self.config.future_slack_secs,
+                )?;
+                let start = secs - i64::from(stamp.second_of_day);
+                // Only cache a day whose last second is also in the past, so the year choice cannot differ within it.
+                if start + 86_399 <= self.config.reference_unix + self.config.future_slack_secs {
+                    self.day_cache.set((stamp.month, stamp.day, start));
+                }
+                secs
+            };
             (
                 Timestamp {
                     unix_micros: secs * 1_000_000,
@@ -207,14 +232,20 @@ impl Parser {
 
     /// Parses what follows the queue id (or the whole message when there is none) for one daemon.
     fn parse_body<'a>(&self, daemon: &[u8], has_qid: bool, m: &'a [u8]) -> Option<EventKind<'a>> {
-        if has_qid && m.starts_with(b"to=<") {
+        if has_qid && m.starts_with(b"to=") {
             return parse_delivery(m).map(EventKind::Delivery);
+        }
+        // Any daemon may carry qmgr's envelope line in hand-made logs; the form is unambiguous.
+        if has_qid && m.starts_with(b"from=") {
+            if let Some(k) = parse_qmgr(m) {
+                return Some(k);
+            }
         }
         match daemon {
             b"qmgr" => parse_qmgr(m),
             b"cleanup" => self.parse_cleanup(m),
             b"smtpd" => parse_smtpd(m),
-            b"smtp" | b"lmtp" => parse_smtp(m),
+            b"smtp" | b"lmtp" => parse_smtp(m).or_else(|| self.parse_cleanup(m)),
             b"pickup" => parse_pickup(m),
             b"bounce" => parse_bounce(m),
             b"postscreen" => parse_postscreen(m),
@@ -230,6 +261,10 @@ impl Parser {
             _ => None,
         }
         .or_else(|| parse_diagnostic(m))
+        .or_else(|| {
+            memmem::find(m, b" has changed -- restarting")
+                .map(|_| EventKind::Lifecycle { text: Text(m) })
+        })
     }
 
     fn parse_cleanup<'a>(&self, m: &'a [u8]) -> Option<EventKind<'a>> {
@@ -252,11 +287,20 @@ impl Parser {
         let sp = memchr(b' ', rest)?;
         let part = &rest[..sp];
         let rest = &rest[sp + 1..];
-        let env_at = memmem::rfind(rest, b"; from=<")?;
-        let client_at = memmem::rfind(&rest[..env_at], b" from ")?;
-        let matched = &rest[..client_at];
-        let client = &rest[client_at + 6..env_at];
-        let (envelope, text) = parse_envelope(&rest[env_at + 2..]);
+        let (matched, client, envelope, text) = match memmem::rfind(rest, b"; from=<") {
+            Some(env_at) => {
+                let client_at = memmem::rfind(&rest[..env_at], b" from ")?;
+                let (envelope, text) = parse_envelope(&rest[env_at + 2..]);
+                (
+                    &rest[..client_at],
+                    &rest[client_at + 6..env_at],
+                    envelope,
+                    text,
+                )
+            }
+            // smtp_header_checks lines and some hand-written ones carry no envelope.
+            None => (rest, &b""[..], Envelope::default(), None),
+        };
         let (header_name, value) = if part == b"header" || part.ends_with(b"-header") {
             match memchr(b':', matched) {
                 Some(c) => {
@@ -362,6 +406,23 @@ fn is_postfix_daemon(d: &[u8]) -> bool {
             | b"tlsmgr"
             | b"proxymap"
             | b"showq"
+            | b"oqmgr"
+            | b"defer"
+            | b"trace"
+            | b"flush"
+            | b"postqueue"
+            | b"postdrop"
+            | b"sendmail"
+            | b"postfix-script"
+            | b"postfix"
+            | b"postlog"
+            | b"postlogd"
+            | b"spawn"
+            | b"qmqpd"
+            | b"postmap"
+            | b"postalias"
+            | b"postconf"
+            | b"postmulti"
     )
 }
 
@@ -425,18 +486,24 @@ fn parse_f64(s: &[u8]) -> Option<f64> {
 
 /// Splits a leading queue id (`B7438B6323: ` or the long form `3mPVKl0Mhjz7sXv: `) off a message.
 pub fn split_queue_id(msg: &[u8]) -> (Option<&[u8]>, &[u8]) {
-    let n = msg
-        .iter()
-        .take(21)
-        .take_while(|b| b.is_ascii_alphanumeric())
-        .count();
+    // One pass: length, and whether the id has a digit or is all upper-case hex (which tells it from words).
+    let mut n = 0;
+    let mut has_digit = false;
+    let mut upper_hex = true;
+    while n < msg.len() && n <= 20 {
+        match msg[n] {
+            b'0'..=b'9' => has_digit = true,
+            b'A'..=b'F' => {}
+            b'a'..=b'z' | b'G'..=b'Z' => upper_hex = false,
+            _ => break,
+        }
+        n += 1;
+    }
     if (5..=20).contains(&n)
         && msg.get(n) == Some(&b':')
         && matches!(msg.get(n + 1), Some(b' ') | None)
     {
         let id = &msg[..n];
-        let has_digit = id.iter().any(u8::is_ascii_digit);
-        let upper_hex = id.iter().all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F'));
         if (has_digit || upper_hex) && id != b"NOQUEUE" {
             return (Some(id), msg.get(n + 2..).unwrap_or(b""));
         }
@@ -516,10 +583,18 @@ fn parse_qmgr(m: &[u8]) -> Option<EventKind<'_>> {
     if m == b"removed" {
         return Some(EventKind::Removed);
     }
-    if let Some(rest) = m.strip_prefix(b"from=<") {
-        let close = memmem::find(rest, b">,").or_else(|| memrchr(b'>', rest))?;
-        let from = &rest[..close];
-        let tail = rest.get(close + 1..).unwrap_or(b"");
+    if let Some(rest) = m.strip_prefix(b"from=") {
+        // Old Postfix versions wrote the address without angle brackets.
+        let (from, tail) = match rest.strip_prefix(b"<") {
+            Some(r) => {
+                let close = memmem::find(r, b">,").or_else(|| memrchr(b'>', r))?;
+                (&r[..close], r.get(close + 1..).unwrap_or(b""))
+            }
+            None => {
+                let end = memchr(b',', rest).unwrap_or(rest.len());
+                (&rest[..end], &rest[end..])
+            }
+        };
         let tail = tail.strip_prefix(b", ").unwrap_or(tail);
         if let Some(st) = tail.strip_prefix(b"status=") {
             let end = memchr(b',', st).unwrap_or(st.len());
@@ -550,7 +625,7 @@ fn parse_qmgr(m: &[u8]) -> Option<EventKind<'_>> {
             nrcpt,
         });
     }
-    if m.starts_with(b"skipped") || m.starts_with(b"to=<") {
+    if m.starts_with(b"skipped") || m.starts_with(b"to=<") || m.starts_with(b"status=") {
         return Some(EventKind::QueueNote { text: Text(m) });
     }
     None
@@ -655,16 +730,34 @@ fn parse_reject(m: &[u8]) -> Option<EventKind<'_>> {
             | b"filter"
             | b"redirect"
             | b"reject_warning"
+            | b"bcc"
+            | b"proxy-accept"
+            | b"proxy-reject"
     ) {
         return None;
     }
     let rest = m[colon + 1..].strip_prefix(b" ")?;
     let sp = memchr(b' ', rest)?;
-    let stage = &rest[..sp];
-    let rest = rest[sp + 1..].strip_prefix(b"from ")?;
-    let cend = memmem::find(rest, b": ")?;
-    let client = parse_client(&rest[..cend]);
-    let rest = &rest[cend + 2..];
+    let mut stage = &rest[..sp];
+    let (client, rest) = match rest[sp + 1..].strip_prefix(b"from ") {
+        Some(r) => {
+            let cend = memmem::find(r, b": ")?;
+            (parse_client(&r[..cend]), &r[cend + 2..])
+        }
+        // `proxy-accept: END-OF-MESSAGE: 250 ...` names no client.
+        None if stage.ends_with(b":") => {
+            stage = &stage[..stage.len() - 1];
+            (
+                Client {
+                    name: Text(b""),
+                    addr: None,
+                    port: None,
+                },
+                &rest[sp + 1..],
+            )
+        }
+        None => return None,
+    };
     let env_at = memmem::rfind(rest, b"; from=<").or_else(|| memmem::rfind(rest, b"; proto="));
     let (reply, envelope) = match env_at {
         Some(i) => (&rest[..i], parse_envelope(&rest[i + 2..]).0),
@@ -741,7 +834,16 @@ fn parse_smtpd(m: &[u8]) -> Option<EventKind<'_>> {
         });
     }
     if let Some(r) = m.strip_prefix(b"NOQUEUE: ") {
+        if !r.starts_with(b"reject: ") && !r.starts_with(b"milter-") {
+            if let Some(k) = parse_smtpd(r) {
+                return Some(k);
+            }
+        }
         return parse_reject(r);
+    }
+    if let Some(r) = m.strip_prefix(b"improper command pipelining") {
+        let (after, client) = after_from(r)?;
+        return Some(EventKind::ImproperPipelining { after, client });
     }
     if let Some(r) = m.strip_prefix(b"lost connection") {
         let (after, client) = after_from(r)?;
@@ -777,9 +879,10 @@ pub fn command_counters(s: &[u8]) -> impl Iterator<Item = (&[u8], u32, u32)> {
 /// `Anonymous TLS connection established from host[addr]: TLSv1.3 with cipher X (256/256 bits)` and the outbound
 /// `Verified TLS connection established to mx[addr]:25: ...`.
 fn parse_tls(m: &[u8]) -> Option<EventKind<'_>> {
-    let at = memmem::find(&m[..m.len().min(24)], b" TLS connection established ")?;
-    let trust = &m[..at];
-    let rest = &m[at + 28..];
+    // Old versions wrote no trust word: `TLS connection established from ...`.
+    let at = memmem::find(&m[..m.len().min(48)], b"TLS connection established ")?;
+    let trust = m[..at].strip_suffix(b" ").unwrap_or(&m[..at]);
+    let rest = &m[at + 27..];
     let (outbound, rest) = if let Some(r) = rest.strip_prefix(b"to ") {
         (true, r)
     } else {
@@ -811,6 +914,13 @@ fn parse_smtp(m: &[u8]) -> Option<EventKind<'_>> {
         || m.starts_with(b"lost connection with ")
         || m.starts_with(b"conversation with ")
         || m.starts_with(b"connect to ")
+        || m.starts_with(b"Cannot start TLS")
+        || m.starts_with(b"SASL ")
+        || m.starts_with(b"SSL_connect error")
+        || m.starts_with(b"enabling PIX")
+        || m.starts_with(b"server certificate")
+        || m.starts_with(b"Server certificate")
+        || m.starts_with(b"certificate verification failed")
     {
         return Some(EventKind::RemoteTrouble {
             reply: Reply::parse(m),
