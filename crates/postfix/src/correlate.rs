@@ -229,7 +229,16 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 enum Pending {
     Attempt(Key, Box<DeliveryAttempt>),
-    Finish(Box<Message>, FinishReason, Timestamp),
+    Finish(Key, Finishing, FinishReason, Timestamp),
+}
+
+/// Where a finishing message is until its second is over.
+enum Finishing {
+    /// Taken out of the map (so a new message may reuse the queue id at once).
+    Taken(Box<Message>),
+    /// Put back into the map because a late line of it arrived within the second (cleanup's status line after a
+    /// header REJECT, a status line written after `removed`); removed at flush if it is still the same message.
+    Resurrected(u64),
 }
 
 /// Joins events into [`Record`]s. Feed it every event in log order with [`Correlator::push`].
@@ -317,46 +326,36 @@ impl Correlator {
         if self.pending.is_empty() {
             return;
         }
-        let pending = std::mem::take(&mut self.pending);
-        self.finishing.clear();
-        for (i, p) in pending.iter().enumerate() {
-            if let Pending::Finish(m, _, _) = p {
-                self.finishing
-                    .insert(Key::new(m.host, m.queue_id.as_bytes()), i);
-            }
-        }
+        let mut pending = std::mem::take(&mut self.pending);
         // Context for attempts comes from the live message, or from the finished one it belonged to.
-        let mut contexts: Vec<Option<usize>> = Vec::with_capacity(pending.len());
-        for p in &pending {
-            contexts.push(match p {
-                Pending::Attempt(key, _) if !self.messages.contains_key(key) => {
-                    self.finishing.get(key).copied()
-                }
-                _ => None,
-            });
-        }
-        let mut pending = pending;
         for i in 0..pending.len() {
             let Pending::Attempt(key, _) = &pending[i] else {
                 continue;
             };
             let key = *key;
-            let context = match contexts[i] {
-                Some(j) => match &pending[j] {
-                    Pending::Finish(m, ..) => Some(Context::of(m)),
-                    Pending::Attempt(..) => None,
+            let context = match self.messages.get(&key) {
+                Some(m) => Some(Context::of(m)),
+                None => match self.finishing.get(&key).map(|&j| &pending[j]) {
+                    Some(Pending::Finish(_, Finishing::Taken(m), ..)) => Some(Context::of(m)),
+                    _ => None,
                 },
-                None => self.messages.get(&key).map(Context::of),
             };
             if let (Pending::Attempt(_, a), Some(c)) = (&mut pending[i], context) {
                 c.apply(a);
             }
         }
+        self.finishing.clear();
         for p in pending {
             match p {
                 Pending::Attempt(_, a) => out.push(Record::Delivery(*a)),
-                Pending::Finish(m, reason, time) => {
+                Pending::Finish(_, Finishing::Taken(m), reason, time) => {
                     out.push(Record::Finished(self.finished(*m, reason, time)))
+                }
+                Pending::Finish(key, Finishing::Resurrected(seq), reason, time) => {
+                    if self.messages.get(&key).is_some_and(|m| m.seq == seq) {
+                        let m = self.messages.remove(&key).expect("checked above");
+                        out.push(Record::Finished(self.finished(m, reason, time)));
+                    }
                 }
             }
         }
@@ -430,6 +429,7 @@ impl Correlator {
                 m.nrcpt = nrcpt.or(m.nrcpt);
             }
             EventKind::Delivery(d) => {
+                self.resurrect(key);
                 let m = self.message(key, qid, time);
                 let position = m.attempts;
                 m.attempts += 1;
@@ -496,6 +496,7 @@ impl Correlator {
                 } else {
                     Status::Expired
                 };
+                self.resurrect(key);
                 let m = self.message(key, qid, time);
                 if m.sender.is_none() {
                     m.sender = Some(from.to_owned_string());
@@ -627,8 +628,30 @@ impl Correlator {
             let qid = String::from_utf8_lossy(&key.id[..usize::from(key.len)]).into_owned();
             Message::new(host, qid, u64::MAX, time)
         });
-        self.pending
-            .push(Pending::Finish(Box::new(m), reason, time));
+        self.finishing.insert(key, self.pending.len());
+        self.pending.push(Pending::Finish(
+            key,
+            Finishing::Taken(Box::new(m)),
+            reason,
+            time,
+        ));
+    }
+
+    /// A status line for a message that finished earlier in this second belongs to that message: put it back.
+    fn resurrect(&mut self, key: Key) {
+        if self.messages.contains_key(&key) {
+            return;
+        }
+        let Some(&i) = self.finishing.get(&key) else {
+            return;
+        };
+        if let Some(Pending::Finish(_, slot @ Finishing::Taken(_), ..)) = self.pending.get_mut(i) {
+            if let Finishing::Taken(m) = std::mem::replace(slot, Finishing::Resurrected(0)) {
+                *slot = Finishing::Resurrected(m.seq);
+                self.order.push_back((key, m.seq));
+                self.messages.insert(key, *m);
+            }
+        }
     }
 
     fn hold(&mut self, key: Key, mut attempt: DeliveryAttempt) {
