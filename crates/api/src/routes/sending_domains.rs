@@ -1,0 +1,147 @@
+//! The domains the tenant sends from, with the DKIM selectors to audit.
+
+use crate::auth::{Auth, Read, Write};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{listing, DeleteErrors, ListParams, ReadErrors, WriteErrors};
+use crate::startup::AppState;
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use relaywatch_domain::{DkimSelector, DomainName, SendingDomainId};
+use relaywatch_store::entities::sending_domain;
+use relaywatch_store::sending_domains::selectors_from_db;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// More selectors than this is a configuration mistake, not a real signing setup.
+const MAX_SELECTORS: usize = 32;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SendingDomain {
+    pub id: SendingDomainId,
+    #[schema(example = "mail.example.com")]
+    pub domain: String,
+    /// DKIM selectors audited at `<selector>._domainkey.<domain>`.
+    pub dkim_selectors: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<sending_domain::Model> for SendingDomain {
+    fn from(d: sending_domain::Model) -> Self {
+        Self {
+            id: SendingDomainId(d.id),
+            dkim_selectors: selectors_from_db(&d.dkim_selectors),
+            domain: d.domain,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSendingDomain {
+    /// A fully qualified domain name (A-label form for internationalised names).
+    #[schema(example = "mail.example.com")]
+    pub domain: String,
+    #[serde(default)]
+    #[schema(example = json!(["s2024"]))]
+    pub dkim_selectors: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendingDomainUpdate {
+    /// Replaces the list of DKIM selectors.
+    pub dkim_selectors: Vec<String>,
+}
+
+listing!(SendingDomainList, SendingDomain);
+
+fn parse_selectors(raw: &[String]) -> Result<Vec<DkimSelector>, ApiError> {
+    if raw.len() > MAX_SELECTORS {
+        return Err(ApiError::invalid_field("dkim_selectors", format!("at most {MAX_SELECTORS} selectors")));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, s)| DkimSelector::parse(s).map_err(|e| ApiError::invalid_field(format!("dkim_selectors[{i}]"), e.to_string())))
+        .collect()
+}
+
+/// Register a sending domain.
+#[utoipa::path(
+    tag = "sending-domains",
+    request_body = NewSendingDomain,
+    responses((status = 201, description = "Registered", body = SendingDomain), WriteErrors),
+    security(("bearer" = []))
+)]
+#[post("/v1/sending-domains")]
+pub async fn create(auth: Auth<Write>, state: web::Data<AppState>, body: web::Json<NewSendingDomain>) -> ApiResult<HttpResponse> {
+    let domain = DomainName::parse(&body.domain)
+        .map_err(|e| ApiError::invalid_field("domain", format!("`{}` {e}", body.domain)))?;
+    let selectors = parse_selectors(&body.dkim_selectors)?;
+    let row = state.store.add_sending_domain(auth.tenant, &domain, &selectors).await?;
+    Ok(HttpResponse::Created().json(SendingDomain::from(row)))
+}
+
+/// List the tenant's sending domains.
+#[utoipa::path(
+    tag = "sending-domains",
+    params(ListParams),
+    responses((status = 200, description = "One page of domains", body = SendingDomainList), ReadErrors),
+    security(("bearer" = []))
+)]
+#[get("/v1/sending-domains")]
+pub async fn list(auth: Auth<Read>, state: web::Data<AppState>, q: web::Query<ListParams>) -> ApiResult<web::Json<SendingDomainList>> {
+    let page = state.store.list_sending_domains(auth.tenant, q.page()?).await?;
+    Ok(web::Json(SendingDomainList::from_page(page, SendingDomain::from)))
+}
+
+/// One sending domain.
+#[utoipa::path(
+    tag = "sending-domains",
+    params(("id" = SendingDomainId, Path, description = "Sending domain id")),
+    responses((status = 200, description = "The domain", body = SendingDomain), ReadErrors),
+    security(("bearer" = []))
+)]
+#[get("/v1/sending-domains/{id}")]
+pub async fn get(auth: Auth<Read>, state: web::Data<AppState>, id: web::Path<SendingDomainId>) -> ApiResult<web::Json<SendingDomain>> {
+    let row = state.store.find_sending_domain(auth.tenant, *id).await?.ok_or_else(|| ApiError::not_found("sending domain"))?;
+    Ok(web::Json(row.into()))
+}
+
+/// Replace a sending domain's DKIM selectors.
+#[utoipa::path(
+    tag = "sending-domains",
+    params(("id" = SendingDomainId, Path, description = "Sending domain id")),
+    request_body = SendingDomainUpdate,
+    responses((status = 200, description = "Updated", body = SendingDomain), WriteErrors),
+    security(("bearer" = []))
+)]
+#[patch("/v1/sending-domains/{id}")]
+pub async fn update(
+    auth: Auth<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<SendingDomainId>,
+    body: web::Json<SendingDomainUpdate>,
+) -> ApiResult<web::Json<SendingDomain>> {
+    let selectors = parse_selectors(&body.dkim_selectors)?;
+    let row = state.store.set_dkim_selectors(auth.tenant, *id, &selectors).await?.ok_or_else(|| ApiError::not_found("sending domain"))?;
+    Ok(web::Json(row.into()))
+}
+
+/// Stop monitoring a sending domain.
+#[utoipa::path(
+    tag = "sending-domains",
+    params(("id" = SendingDomainId, Path, description = "Sending domain id")),
+    responses((status = 204, description = "Removed"), DeleteErrors),
+    security(("bearer" = []))
+)]
+#[delete("/v1/sending-domains/{id}")]
+pub async fn delete(auth: Auth<Write>, state: web::Data<AppState>, id: web::Path<SendingDomainId>) -> ApiResult<HttpResponse> {
+    if state.store.delete_sending_domain(auth.tenant, *id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("sending domain"))
+    }
+}

@@ -1,0 +1,129 @@
+//! The addresses and networks the tenant sends from.
+
+use crate::auth::{Auth, Read, Write};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{listing, optional_text, DeleteErrors, ListParams, ReadErrors, WriteErrors};
+use crate::startup::AppState;
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use relaywatch_domain::{IpNetwork, SendingIpId};
+use relaywatch_store::entities::sending_ip;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SendingIp {
+    pub id: SendingIpId,
+    /// A single address (`192.0.2.10`) or a network (`192.0.2.0/28`, `2001:db8::/48`).
+    #[schema(example = "192.0.2.10")]
+    pub network: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<sending_ip::Model> for SendingIp {
+    fn from(r: sending_ip::Model) -> Self {
+        Self { id: SendingIpId(r.id), network: r.network, description: r.description, created_at: r.created_at, updated_at: r.updated_at }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSendingIp {
+    /// An IPv4 or IPv6 address, or a CIDR network no wider than /16 (IPv4) or /32 (IPv6).
+    #[schema(example = "192.0.2.10")]
+    pub network: String,
+    #[schema(example = "mx1 outbound")]
+    pub description: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendingIpUpdate {
+    /// Replaces the description; null or empty clears it.
+    pub description: Option<String>,
+}
+
+listing!(SendingIpList, SendingIp);
+
+/// Register a sending address or network.
+#[utoipa::path(
+    tag = "sending-ips",
+    request_body = NewSendingIp,
+    responses((status = 201, description = "Registered", body = SendingIp), WriteErrors),
+    security(("bearer" = []))
+)]
+#[post("/v1/sending-ips")]
+pub async fn create(auth: Auth<Write>, state: web::Data<AppState>, body: web::Json<NewSendingIp>) -> ApiResult<HttpResponse> {
+    let network = IpNetwork::parse(&body.network).map_err(|e| ApiError::invalid_field("network", e.to_string()))?;
+    let description = optional_text("description", body.description.as_deref(), 500)?;
+    let row = state.store.add_sending_ip(auth.tenant, &network, description.as_deref()).await?;
+    Ok(HttpResponse::Created().json(SendingIp::from(row)))
+}
+
+/// List the tenant's sending addresses and networks.
+#[utoipa::path(
+    tag = "sending-ips",
+    params(ListParams),
+    responses((status = 200, description = "One page of sending IPs", body = SendingIpList), ReadErrors),
+    security(("bearer" = []))
+)]
+#[get("/v1/sending-ips")]
+pub async fn list(auth: Auth<Read>, state: web::Data<AppState>, q: web::Query<ListParams>) -> ApiResult<web::Json<SendingIpList>> {
+    let page = state.store.list_sending_ips(auth.tenant, q.page()?).await?;
+    Ok(web::Json(SendingIpList::from_page(page, SendingIp::from)))
+}
+
+/// One sending address or network.
+#[utoipa::path(
+    tag = "sending-ips",
+    params(("id" = SendingIpId, Path, description = "Sending IP id")),
+    responses((status = 200, description = "The sending IP", body = SendingIp), ReadErrors),
+    security(("bearer" = []))
+)]
+#[get("/v1/sending-ips/{id}")]
+pub async fn get(auth: Auth<Read>, state: web::Data<AppState>, id: web::Path<SendingIpId>) -> ApiResult<web::Json<SendingIp>> {
+    let row = state.store.find_sending_ip(auth.tenant, *id).await?.ok_or_else(|| ApiError::not_found("sending IP"))?;
+    Ok(web::Json(row.into()))
+}
+
+/// Change a sending IP's description.
+#[utoipa::path(
+    tag = "sending-ips",
+    params(("id" = SendingIpId, Path, description = "Sending IP id")),
+    request_body = SendingIpUpdate,
+    responses((status = 200, description = "Updated", body = SendingIp), WriteErrors),
+    security(("bearer" = []))
+)]
+#[patch("/v1/sending-ips/{id}")]
+pub async fn update(
+    auth: Auth<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<SendingIpId>,
+    body: web::Json<SendingIpUpdate>,
+) -> ApiResult<web::Json<SendingIp>> {
+    let description = optional_text("description", body.description.as_deref(), 500)?;
+    let row = state
+        .store
+        .set_sending_ip_description(auth.tenant, *id, description.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::not_found("sending IP"))?;
+    Ok(web::Json(row.into()))
+}
+
+/// Stop monitoring a sending address or network.
+#[utoipa::path(
+    tag = "sending-ips",
+    params(("id" = SendingIpId, Path, description = "Sending IP id")),
+    responses((status = 204, description = "Removed"), DeleteErrors),
+    security(("bearer" = []))
+)]
+#[delete("/v1/sending-ips/{id}")]
+pub async fn delete(auth: Auth<Write>, state: web::Data<AppState>, id: web::Path<SendingIpId>) -> ApiResult<HttpResponse> {
+    if state.store.delete_sending_ip(auth.tenant, *id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("sending IP"))
+    }
+}

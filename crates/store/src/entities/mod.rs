@@ -1,0 +1,8 @@
+//! sea-orm entities, one per table. Rows are plain data; the repositories in the parent module give them meaning.
+
+pub mod agent;
+pub mod api_key;
+pub mod sending_domain;
+pub mod sending_ip;
+pub mod tenant;
+pub mod user;

@@ -1,0 +1,68 @@
+//! The addresses and networks a tenant sends from: what blocklist sweeps, reverse-DNS and SPF checks look at.
+
+use crate::entities::sending_ip;
+use crate::{into_page, now, Page, PageRequest, Store, StoreError, StoreResult};
+use relaywatch_domain::{IpNetwork, SendingIpId, TenantId};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+
+impl Store {
+    pub async fn add_sending_ip(
+        &self,
+        tenant: TenantId,
+        network: &IpNetwork,
+        description: Option<&str>,
+    ) -> StoreResult<sending_ip::Model> {
+        let at = now();
+        let row = sending_ip::ActiveModel {
+            id: Set(SendingIpId::new().as_uuid()),
+            tenant_id: Set(tenant.as_uuid()),
+            network: Set(network.to_string()),
+            description: Set(description.map(str::to_string)),
+            created_at: Set(at),
+            updated_at: Set(at),
+        };
+        row.insert(self.connection())
+            .await
+            .map_err(|e| StoreError::from_insert(e, "this sending IP"))
+    }
+
+    pub async fn find_sending_ip(&self, tenant: TenantId, id: SendingIpId) -> StoreResult<Option<sending_ip::Model>> {
+        Ok(sending_ip::Entity::find_by_id(id.as_uuid())
+            .filter(sending_ip::Column::TenantId.eq(tenant.as_uuid()))
+            .one(self.connection())
+            .await?)
+    }
+
+    pub async fn list_sending_ips(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<sending_ip::Model>> {
+        let mut q = sending_ip::Entity::find()
+            .filter(sending_ip::Column::TenantId.eq(tenant.as_uuid()))
+            .order_by_asc(sending_ip::Column::Id);
+        if let Some(after) = page.after {
+            q = q.filter(sending_ip::Column::Id.gt(after));
+        }
+        let rows = q.limit(page.limit + 1).all(self.connection()).await?;
+        Ok(into_page(rows, page, |d| d.id))
+    }
+
+    pub async fn set_sending_ip_description(
+        &self,
+        tenant: TenantId,
+        id: SendingIpId,
+        description: Option<&str>,
+    ) -> StoreResult<Option<sending_ip::Model>> {
+        let Some(row) = self.find_sending_ip(tenant, id).await? else { return Ok(None) };
+        let mut row: sending_ip::ActiveModel = row.into();
+        row.description = Set(description.map(str::to_string));
+        row.updated_at = Set(now());
+        Ok(Some(row.update(self.connection()).await?))
+    }
+
+    pub async fn delete_sending_ip(&self, tenant: TenantId, id: SendingIpId) -> StoreResult<bool> {
+        let res = sending_ip::Entity::delete_many()
+            .filter(sending_ip::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(sending_ip::Column::Id.eq(id.as_uuid()))
+            .exec(self.connection())
+            .await?;
+        Ok(res.rows_affected > 0)
+    }
+}
