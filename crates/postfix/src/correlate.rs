@@ -168,18 +168,18 @@ pub struct CorrelatorState {
 
 const STATE_VERSION: u32 = 1;
 
-/// Fixed-size key: interned host and the queue id bytes (Postfix ids are at most 20 characters).
+/// Fixed-size key: interned host and the queue id bytes (long Postfix ids have up to 21 characters; 24 leaves room).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
     host: u32,
     len: u8,
-    id: [u8; 23],
+    id: [u8; 24],
 }
 
 impl Key {
     fn new(host: u32, qid: &[u8]) -> Key {
-        let mut id = [0u8; 23];
-        let n = qid.len().min(23);
+        let mut id = [0u8; 24];
+        let n = qid.len().min(24);
         id[..n].copy_from_slice(&qid[..n]);
         Key {
             host,
@@ -722,7 +722,9 @@ impl Message {
         match status {
             Status::Sent | Status::Deliverable => self.sent += 1,
             Status::Deferred => self.deferred += 1,
-            Status::Bounced | Status::Undeliverable => self.bounced += 1,
+            Status::Bounced | Status::Undeliverable | Status::UndeliverableButNotCached => {
+                self.bounced += 1
+            }
             Status::Expired | Status::ForceExpired => self.expired += 1,
             Status::Other => {}
         }

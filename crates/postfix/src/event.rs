@@ -124,6 +124,8 @@ pub enum Status {
     Expired,
     ForceExpired,
     Undeliverable,
+    /// Address verification probes that failed and were not cached.
+    UndeliverableButNotCached,
     Deliverable,
     /// Any other word, kept so a new Postfix version does not lose the line.
     Other,
@@ -138,6 +140,7 @@ impl Status {
             b"expired" => Status::Expired,
             b"force-expired" => Status::ForceExpired,
             b"undeliverable" => Status::Undeliverable,
+            b"undeliverable-but-not-cached" => Status::UndeliverableButNotCached,
             b"deliverable" => Status::Deliverable,
             _ => Status::Other,
         }
@@ -150,6 +153,7 @@ impl Status {
             Status::Expired => "expired",
             Status::ForceExpired => "force-expired",
             Status::Undeliverable => "undeliverable",
+            Status::UndeliverableButNotCached => "undeliverable-but-not-cached",
             Status::Deliverable => "deliverable",
             Status::Other => "other",
         }
@@ -318,8 +322,9 @@ pub enum EventKind<'a> {
     Expired { from: Text<'a>, forced: bool },
     /// qmgr: `removed` — the message left the queue.
     Removed,
-    /// qmgr: `skipped, still being delivered`, `status=deferred (bounce failed)` and similar queue-manager notes.
-    QueueNote { text: Text<'a> },
+    /// Informational lines without delivery facts: qmgr `skipped, still being delivered`, `status=deferred (bounce
+    /// failed)`, smtpd `discarding EHLO keywords`, postscreen/verify cache cleanups.
+    Note { text: Text<'a> },
     /// cleanup: `message-id=<...>` (empty or malformed ids are kept as written).
     MessageId { message_id: Text<'a> },
     /// cleanup: `resent-message-id=<...>`.
@@ -389,8 +394,18 @@ pub enum EventKind<'a> {
     LostConnection { after: Text<'a>, client: Client<'a> },
     /// smtpd: `timeout after EHLO from host[addr]`.
     Timeout { after: Text<'a>, client: Client<'a> },
-    /// smtpd: `improper command pipelining after EHLO from host[addr]` (a spam bot's tell).
-    ImproperPipelining { after: Text<'a>, client: Client<'a> },
+    /// smtpd: `improper command pipelining after EHLO from host[addr]` (a spam bot's tell), `bare <LF> received after
+    /// DATA from host[addr]`.
+    ClientMisbehaved {
+        what: Text<'a>,
+        after: Text<'a>,
+        client: Client<'a>,
+    },
+    /// smtpd: `SSL_accept error from host[addr]: lost connection` — an inbound TLS handshake failed.
+    TlsFailure {
+        client: Client<'a>,
+        detail: Text<'a>,
+    },
     /// smtpd: `too many errors after RCPT from host[addr]`.
     TooManyErrors { after: Text<'a>, client: Client<'a> },
     /// smtpd, smtp, lmtp, tlsproxy: a TLS session was established.

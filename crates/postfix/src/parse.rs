@@ -110,7 +110,24 @@ impl Parser {
                 },
             };
         }
-        let (queue_id, body) = split_queue_id(msg);
+        let (mut queue_id, body) = split_queue_id(msg);
+        // `warning: QID: text`: the diagnostic is about a message, so keep its queue id.
+        if queue_id.is_none() {
+            if let Some(EventKind::Diagnostic { severity, text }) = parse_diagnostic(msg) {
+                if let (Some(q), rest) = split_queue_id(text.0) {
+                    queue_id = Some(q);
+                    let kind = EventKind::Diagnostic {
+                        severity,
+                        text: Text(rest),
+                    };
+                    return Event {
+                        header: Some(header),
+                        queue_id: queue_id.map(Text),
+                        kind,
+                    };
+                }
+            }
+        }
         let kind = self
             .parse_body(header.program.daemon.0, queue_id.is_some(), body)
             .unwrap_or(EventKind::Unknown { raw: Text(msg) });
@@ -257,10 +274,14 @@ impl Parser {
                 .strip_prefix(b"statistics: ")
                 .map(|t| EventKind::Statistics { text: Text(t) }),
             b"dnsblog" => parse_dnsblog(m),
-            b"tlsproxy" => parse_tls(m),
+            b"tlsproxy" => parse_tls(m).or_else(|| parse_postscreen(m)),
             _ => None,
         }
         .or_else(|| parse_diagnostic(m))
+        .or_else(|| {
+            (m.starts_with(b"cache ") && memmem::find(m, b" cleanup: ").is_some())
+                .then_some(EventKind::Note { text: Text(m) })
+        })
         .or_else(|| {
             memmem::find(m, b" has changed -- restarting")
                 .map(|_| EventKind::Lifecycle { text: Text(m) })
@@ -278,9 +299,13 @@ impl Parser {
                 message_id: Text(id),
             });
         }
-        if m.starts_with(b"milter-") {
-            return parse_reject(m);
-        }
+        // `milter-header-<action>: header ...` is milter_header_checks; `milter-reject: END-OF-MESSAGE from ...` is
+        // the milter's own verdict.
+        let (milter, m) = match m.strip_prefix(b"milter-header-") {
+            Some(rest) => (true, rest),
+            None if m.starts_with(b"milter-") => return parse_reject(m),
+            None => (false, m),
+        };
         let colon = memchr(b':', &m[..m.len().min(12)])?;
         let action = CheckAction::parse(&m[..colon])?;
         let rest = m[colon + 1..].strip_prefix(b" ")?;
@@ -323,7 +348,7 @@ impl Parser {
             client: Text(client),
             envelope,
             text: text.map(Text),
-            milter: false,
+            milter,
         })
     }
 }
@@ -490,7 +515,7 @@ pub fn split_queue_id(msg: &[u8]) -> (Option<&[u8]>, &[u8]) {
     let mut n = 0;
     let mut has_digit = false;
     let mut upper_hex = true;
-    while n < msg.len() && n <= 20 {
+    while n < msg.len() && n <= 24 {
         match msg[n] {
             b'0'..=b'9' => has_digit = true,
             b'A'..=b'F' => {}
@@ -499,7 +524,7 @@ pub fn split_queue_id(msg: &[u8]) -> (Option<&[u8]>, &[u8]) {
         }
         n += 1;
     }
-    if (5..=20).contains(&n)
+    if (5..=24).contains(&n)
         && msg.get(n) == Some(&b':')
         && matches!(msg.get(n + 1), Some(b' ') | None)
     {
@@ -626,7 +651,7 @@ fn parse_qmgr(m: &[u8]) -> Option<EventKind<'_>> {
         });
     }
     if m.starts_with(b"skipped") || m.starts_with(b"to=<") || m.starts_with(b"status=") {
-        return Some(EventKind::QueueNote { text: Text(m) });
+        return Some(EventKind::Note { text: Text(m) });
     }
     None
 }
@@ -841,9 +866,26 @@ fn parse_smtpd(m: &[u8]) -> Option<EventKind<'_>> {
         }
         return parse_reject(r);
     }
-    if let Some(r) = m.strip_prefix(b"improper command pipelining") {
-        let (after, client) = after_from(r)?;
-        return Some(EventKind::ImproperPipelining { after, client });
+    for what in [&b"improper command pipelining"[..], b"bare <LF> received"] {
+        if let Some(r) = m.strip_prefix(what) {
+            let (after, client) = after_from(r)?;
+            return Some(EventKind::ClientMisbehaved {
+                what: Text(what),
+                after,
+                client,
+            });
+        }
+    }
+    if let Some(r) = m.strip_prefix(b"SSL_accept error from ") {
+        let cend = memmem::find(r, b": ").unwrap_or(r.len());
+        let detail = r.get(cend + 2..).unwrap_or(b"");
+        return Some(EventKind::TlsFailure {
+            client: parse_client(&r[..cend]),
+            detail: Text(detail),
+        });
+    }
+    if m.starts_with(b"discarding EHLO keywords") {
+        return Some(EventKind::Note { text: Text(m) });
     }
     if let Some(r) = m.strip_prefix(b"lost connection") {
         let (after, client) = after_from(r)?;
