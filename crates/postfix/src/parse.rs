@@ -479,28 +479,24 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-/// Postfix writes delays as `0.06`, `24` or `0`; anything fancier goes through the standard library.
+/// Postfix writes delays as `0.06`, `24` or `0`; anything fancier goes through the standard library. The fast path
+/// divides one exact integer by one exact power of ten, a single rounding, so it agrees with `str::parse`.
 fn parse_f64(s: &[u8]) -> Option<f64> {
-    let mut int: u64 = 0;
-    let mut i = 0;
-    while i < s.len() && s[i].is_ascii_digit() && i < 15 {
-        int = int * 10 + u64::from(s[i] - b'0');
-        i += 1;
-    }
-    if i == s.len() && i > 0 {
-        return Some(int as f64);
-    }
-    if i > 0
-        && s[i] == b'.'
-        && s.len() - i <= 7
-        && s[i + 1..].iter().all(u8::is_ascii_digit)
-        && s.len() > i + 1
+    let dot = s.iter().position(|&b| b == b'.');
+    let (int, frac) = match dot {
+        Some(d) => (&s[..d], &s[d + 1..]),
+        None => (s, &b""[..]),
+    };
+    if !int.is_empty()
+        && int.len() + frac.len() <= 15
+        && (dot.is_none() || !frac.is_empty())
+        && int.iter().chain(frac).all(u8::is_ascii_digit)
     {
-        let mut frac: u64 = 0;
-        for &b in &s[i + 1..] {
-            frac = frac * 10 + u64::from(b - b'0');
+        let mut v: u64 = 0;
+        for &b in int.iter().chain(frac) {
+            v = v * 10 + u64::from(b - b'0');
         }
-        return Some(int as f64 + frac as f64 / 10f64.powi((s.len() - i - 1) as i32));
+        return Some(v as f64 / 10f64.powi(frac.len() as i32));
     }
     std::str::from_utf8(s)
         .ok()?

@@ -2,10 +2,11 @@
 //!
 //! Everything is integer arithmetic on bytes; no calendar crate sits on the hot path.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A point in time with the UTC offset the log line was written with, so it can be rendered back as written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Serialised as its RFC 3339 text (microseconds when there is a fraction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
     /// Microseconds since 1970-01-01T00:00:00Z.
     pub unix_micros: i64,
@@ -65,6 +66,24 @@ impl Timestamp {
             push_num(out, off / 60, 2);
             out.push(':');
             push_num(out, off % 60, 2);
+        }
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match parse_rfc3339(text.as_bytes()) {
+            Some((t, used)) if used == text.len() => Ok(t),
+            _ => Err(serde::de::Error::custom(format!(
+                "not an RFC 3339 time: {text}"
+            ))),
         }
     }
 }
