@@ -256,13 +256,14 @@ fn emit(
         match r {
             Record::Delivery(a) => {
                 *totals.deliveries.entry(a.status.as_str()).or_default() += 1;
-                if let Some(c) = a.bounce_class {
-                    if !args.json && !args.stats {
-                        *totals
-                            .bounce_reasons
-                            .entry(format!("{:?}/{:?}", c.severity, c.reason))
-                            .or_default() += 1;
-                    }
+                if let Some(c) = a.bounce_class
+                    && !args.json
+                    && !args.stats
+                {
+                    *totals
+                        .bounce_reasons
+                        .entry(format!("{:?}/{:?}", c.severity, c.reason))
+                        .or_default() += 1;
                 }
                 if args.json {
                     serde_json::to_writer(&mut *out, &JsonDelivery::of(&a))?;

@@ -110,6 +110,8 @@ pub struct MessageFinished {
 }
 
 /// What the correlator emits.
+// Deliveries, the big variant, are by far the most common; boxing them would cost an allocation each for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Record {
@@ -555,12 +557,10 @@ impl Correlator {
                 kind,
                 notice_queue_id,
                 ..
-            } => {
-                if *kind != NoticeKind::Other {
-                    let nkey = Key::new(host, notice_queue_id.as_bytes());
-                    let n = self.message(nkey, *notice_queue_id, time);
-                    n.notice_of = Some(qid.to_owned_string());
-                }
+            } if *kind != NoticeKind::Other => {
+                let nkey = Key::new(host, notice_queue_id.as_bytes());
+                let n = self.message(nkey, *notice_queue_id, time);
+                n.notice_of = Some(qid.to_owned_string());
             }
             EventKind::Removed => self.finish(key, FinishReason::Removed, time),
             EventKind::Postsuper {
@@ -572,10 +572,10 @@ impl Correlator {
     }
 
     fn intern_host(&mut self, host: &[u8]) -> u32 {
-        if let Some(i) = self.last_host {
-            if self.hosts[i as usize].as_bytes() == host {
-                return i;
-            }
+        if let Some(i) = self.last_host
+            && self.hosts[i as usize].as_bytes() == host
+        {
+            return i;
         }
         let i = match self.hosts.iter().position(|h| h.as_bytes() == host) {
             Some(i) => i as u32,
@@ -645,12 +645,12 @@ impl Correlator {
         let Some(&i) = self.finishing.get(&key) else {
             return;
         };
-        if let Some(Pending::Finish(_, slot @ Finishing::Taken(_), ..)) = self.pending.get_mut(i) {
-            if let Finishing::Taken(m) = std::mem::replace(slot, Finishing::Resurrected(0)) {
-                *slot = Finishing::Resurrected(m.seq);
-                self.order.push_back((key, m.seq));
-                self.messages.insert(key, *m);
-            }
+        if let Some(Pending::Finish(_, slot @ Finishing::Taken(_), ..)) = self.pending.get_mut(i)
+            && let Finishing::Taken(m) = std::mem::replace(slot, Finishing::Resurrected(0))
+        {
+            *slot = Finishing::Resurrected(m.seq);
+            self.order.push_back((key, m.seq));
+            self.messages.insert(key, *m);
         }
     }
 

@@ -112,21 +112,20 @@ impl Parser {
         }
         let (mut queue_id, body) = split_queue_id(msg);
         // `warning: QID: text`: the diagnostic is about a message, so keep its queue id.
-        if queue_id.is_none() {
-            if let Some(EventKind::Diagnostic { severity, text }) = parse_diagnostic(msg) {
-                if let (Some(q), rest) = split_queue_id(text.0) {
-                    queue_id = Some(q);
-                    let kind = EventKind::Diagnostic {
-                        severity,
-                        text: Text(rest),
-                    };
-                    return Event {
-                        header: Some(header),
-                        queue_id: queue_id.map(Text),
-                        kind,
-                    };
-                }
-            }
+        if queue_id.is_none()
+            && let Some(EventKind::Diagnostic { severity, text }) = parse_diagnostic(msg)
+            && let (Some(q), rest) = split_queue_id(text.0)
+        {
+            queue_id = Some(q);
+            let kind = EventKind::Diagnostic {
+                severity,
+                text: Text(rest),
+            };
+            return Event {
+                header: Some(header),
+                queue_id: queue_id.map(Text),
+                kind,
+            };
         }
         let kind = self
             .parse_body(header.program.daemon.0, queue_id.is_some(), body)
@@ -253,10 +252,11 @@ impl Parser {
             return parse_delivery(m).map(EventKind::Delivery);
         }
         // Any daemon may carry qmgr's envelope line in hand-made logs; the form is unambiguous.
-        if has_qid && m.starts_with(b"from=") {
-            if let Some(k) = parse_qmgr(m) {
-                return Some(k);
-            }
+        if has_qid
+            && m.starts_with(b"from=")
+            && let Some(k) = parse_qmgr(m)
+        {
+            return Some(k);
         }
         match daemon {
             b"qmgr" => parse_qmgr(m),
@@ -670,19 +670,19 @@ fn parse_pickup(m: &[u8]) -> Option<EventKind<'_>> {
 
 /// `host[addr]`, `host[addr]:port` or postscreen's `[addr]:port`.
 pub fn parse_client(s: &[u8]) -> Client<'_> {
-    if let Some(open) = memchr(b'[', s) {
-        if let Some(close) = memrchr(b']', s).filter(|&c| c > open) {
-            let port = s
-                .get(close + 1..)
-                .and_then(|p| p.strip_prefix(b":"))
-                .and_then(parse_u32)
-                .and_then(|p| u16::try_from(p).ok());
-            return Client {
-                name: Text(&s[..open]),
-                addr: Some(Text(&s[open + 1..close])),
-                port,
-            };
-        }
+    if let Some(open) = memchr(b'[', s)
+        && let Some(close) = memrchr(b']', s).filter(|&c| c > open)
+    {
+        let port = s
+            .get(close + 1..)
+            .and_then(|p| p.strip_prefix(b":"))
+            .and_then(parse_u32)
+            .and_then(|p| u16::try_from(p).ok());
+        return Client {
+            name: Text(&s[..open]),
+            addr: Some(Text(&s[open + 1..close])),
+            port,
+        };
     }
     Client {
         name: Text(s),
@@ -855,10 +855,11 @@ fn parse_smtpd(m: &[u8]) -> Option<EventKind<'_>> {
         });
     }
     if let Some(r) = m.strip_prefix(b"NOQUEUE: ") {
-        if !r.starts_with(b"reject: ") && !r.starts_with(b"milter-") {
-            if let Some(k) = parse_smtpd(r) {
-                return Some(k);
-            }
+        if !r.starts_with(b"reject: ")
+            && !r.starts_with(b"milter-")
+            && let Some(k) = parse_smtpd(r)
+        {
+            return Some(k);
         }
         return parse_reject(r);
     }
@@ -1009,7 +1010,7 @@ fn parse_postscreen(m: &[u8]) -> Option<EventKind<'_>> {
     }
     let verdict = &m[..end - 1];
     let detail = m.get(end..).unwrap_or(b"");
-    let client = memchr(b'[', detail).and_then(|open| {
+    let client = memchr(b'[', detail).map(|open| {
         let s = &detail[open..];
         let stop = s
             .iter()
@@ -1017,7 +1018,7 @@ fn parse_postscreen(m: &[u8]) -> Option<EventKind<'_>> {
             .unwrap_or(s.len());
         let c = &s[..stop];
         let c = c.strip_suffix(b":").unwrap_or(c);
-        Some(parse_client(c))
+        parse_client(c)
     });
     Some(EventKind::Postscreen {
         verdict: Text(verdict),
@@ -1082,13 +1083,13 @@ fn parse_lifecycle(m: &[u8]) -> Option<EventKind<'_>> {
 
 fn parse_diagnostic(m: &[u8]) -> Option<EventKind<'_>> {
     for sev in [&b"warning"[..], b"error", b"fatal", b"panic"] {
-        if let Some(r) = m.strip_prefix(sev) {
-            if let Some(t) = r.strip_prefix(b": ") {
-                return Some(EventKind::Diagnostic {
-                    severity: Text(sev),
-                    text: Text(t),
-                });
-            }
+        if let Some(r) = m.strip_prefix(sev)
+            && let Some(t) = r.strip_prefix(b": ")
+        {
+            return Some(EventKind::Diagnostic {
+                severity: Text(sev),
+                text: Text(t),
+            });
         }
     }
     None

@@ -78,24 +78,24 @@ impl<'a> Reply<'a> {
             s = rest;
             r.text = Text(s);
         }
-        if let Some(rest) = s.strip_prefix(b"host ") {
-            if let Some(sp) = memchr::memchr(b' ', rest) {
-                let host = &rest[..sp];
-                let after = &rest[sp..];
-                if let Some(body) = after.strip_prefix(b" said: ") {
-                    r.kind = ReplyKind::Said;
-                    r.host = Some(Text(host));
-                    let (body, cmd) = split_in_reply_to(body);
-                    r.command = cmd.map(Text);
-                    r.set_codes(body);
-                    return r;
-                }
-                if let Some(body) = after.strip_prefix(b" refused to talk to me: ") {
-                    r.kind = ReplyKind::RefusedToTalk;
-                    r.host = Some(Text(host));
-                    r.set_codes(body);
-                    return r;
-                }
+        if let Some(rest) = s.strip_prefix(b"host ")
+            && let Some(sp) = memchr::memchr(b' ', rest)
+        {
+            let host = &rest[..sp];
+            let after = &rest[sp..];
+            if let Some(body) = after.strip_prefix(b" said: ") {
+                r.kind = ReplyKind::Said;
+                r.host = Some(Text(host));
+                let (body, cmd) = split_in_reply_to(body);
+                r.command = cmd.map(Text);
+                r.set_codes(body);
+                return r;
+            }
+            if let Some(body) = after.strip_prefix(b" refused to talk to me: ") {
+                r.kind = ReplyKind::RefusedToTalk;
+                r.host = Some(Text(host));
+                r.set_codes(body);
+                return r;
             }
         }
         if let Some(rest) = s.strip_prefix(b"lost connection with ") {

@@ -201,13 +201,13 @@ fn grok_pattern_fixtures_agree_on_queue_id_and_status() {
             text.lines()
                 .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")).map(yaml_unquote))
         };
-        if let Some(qid) = field("postfix_queueid") {
-            if !e.is_unknown() {
-                // grok calls `NOQUEUE` a queue id; it is the absence of one.
-                let expected = Some(qid).filter(|q| q != "NOQUEUE");
-                assert_eq!(e.queue_id.map(|q| q.to_string()), expected, "{name}");
-                checked += 1;
-            }
+        if let Some(qid) = field("postfix_queueid")
+            && !e.is_unknown()
+        {
+            // grok calls `NOQUEUE` a queue id; it is the absence of one.
+            let expected = Some(qid).filter(|q| q != "NOQUEUE");
+            assert_eq!(e.queue_id.map(|q| q.to_string()), expected, "{name}");
+            checked += 1;
         }
         if let (Some(status), EventKind::Delivery(d)) = (field("postfix_status"), &e.kind) {
             assert_eq!(d.status.as_str(), status, "{name}");
