@@ -1,1 +1,230 @@
+//! Test support for Relaywatch's end-to-end and API tests: a real server on port 0 with a fresh database per test.
+//!
+//! Every test database is new: a SQLite file in a temporary directory, or, when `RELAYWATCH_TEST_DATABASE_URL`
+//! points at a PostgreSQL server (`postgres://postgres@127.0.0.1:5432/postgres`), a database created for the test
+//! (named `rw_test_*`; CI drops old ones before a run).
 
+use relaywatch_api::settings::Secret;
+use relaywatch_api::{Application, Settings};
+use relaywatch_domain::{Scope, ScopeSet, TenantId};
+use relaywatch_store::api_keys::NewKey;
+use relaywatch_store::Store;
+use reqwest::{Method, Response};
+use serde_json::Value;
+
+/// The signing secret of test servers, so tests can forge tokens with the right and the wrong key.
+pub const TEST_SIGNING_SECRET: &str = "relaywatch-test-signing-secret-0123456789abcdef";
+/// The JSON body limit of test servers.
+pub const TEST_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A database for one test.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: &'static str,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        match std::env::var("RELAYWATCH_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            Some(admin_url) => {
+                let name = format!("rw_test_{}", uuid::Uuid::now_v7().simple());
+                let admin = Store::connect(&admin_url).await.expect("connect to RELAYWATCH_TEST_DATABASE_URL");
+                use relaywatch_store::sea_orm::ConnectionTrait;
+                admin
+                    .connection()
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.connection().clone().close().await.ok();
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+                Self { url: format!("{base}/{name}"), backend: "postgres", _dir: dir }
+            }
+            None => {
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("relaywatch.db").display());
+                Self { url, backend: "sqlite", _dir: dir }
+            }
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        let store = Store::connect(&self.url).await.expect("connect to test database");
+        store.migrate().await.expect("migrate test database");
+        store
+    }
+}
+
+/// A running Relaywatch with a bootstrapped installation admin.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub db: TestDatabase,
+    /// Installation admin key (all scopes) of the first tenant.
+    pub admin_key: String,
+    pub tenant_id: TenantId,
+    pub admin_email: String,
+    pub admin_password: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let first = store
+        .bootstrap_installation_admin(&"admin@relaywatch.localhost".parse_email())
+        .await
+        .expect("bootstrap")
+        .expect("a fresh database has no admin yet");
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: db._dir.path().to_path_buf(),
+        database_url: Some(Secret::new(db.url.clone())),
+        signing_secret: Some(Secret::new(TEST_SIGNING_SECRET)),
+        max_body_bytes: TEST_MAX_BODY_BYTES,
+        ..Settings::default()
+    };
+    let app = Application::build_with_store(settings, store.clone()).await.expect("build application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        store,
+        db,
+        admin_key: first.api_key,
+        tenant_id: first.tenant_id,
+        admin_email: first.admin_email,
+        admin_password: first.admin_password,
+        handle,
+    }
+}
+
+trait ParseEmail {
+    fn parse_email(&self) -> relaywatch_domain::EmailAddress;
+}
+impl ParseEmail for str {
+    fn parse_email(&self) -> relaywatch_domain::EmailAddress {
+        relaywatch_domain::EmailAddress::parse(self).expect("valid test address")
+    }
+}
+
+/// A response read to the end: status, content type and JSON body (Null when the body is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    async fn read(res: Response) -> Self {
+        let status = res.status().as_u16();
+        let content_type =
+            res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self { status, content_type, body, text }
+    }
+
+    /// The problem `code` of an error reply; asserts the body is problem+json.
+    pub fn code(&self) -> &str {
+        assert!(
+            self.content_type.starts_with("application/problem+json"),
+            "expected a problem document, got {} {}: {}",
+            self.status,
+            self.content_type,
+            self.text
+        );
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", self.text)).to_string()
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Reply::read(req.send().await.expect("request reaches the test server")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Sends a raw body with a given content type.
+    pub async fn post_raw(&self, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request reaches the test server");
+        Reply::read(res).await
+    }
+
+    /// A second tenant with an all-scopes admin key (not an installation admin).
+    pub async fn other_tenant(&self, name: &str) -> (TenantId, String) {
+        let created = self.store.create_tenant_with_admin_key(name, &[], &[]).await.expect("create tenant");
+        (TenantId(created.tenant.id), created.plaintext_key)
+    }
+
+    /// A key of the first tenant with exactly these scopes.
+    pub async fn key_with(&self, scopes: &[Scope]) -> String {
+        let new = NewKey {
+            name: "test key",
+            scopes: scopes.iter().copied().collect::<ScopeSet>(),
+            installation_admin: false,
+            expires_at: None,
+            created_by_user: None,
+        };
+        self.store.issue_api_key(self.tenant_id, new).await.expect("issue key").1
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .call(Method::POST, "/v1/auth/login", None, Some(serde_json::json!({"email": email, "password": password})))
+            .await;
+        assert_eq!(r.status, 200, "login failed: {}", r.text);
+        r.body["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting; the runtime ends with the test anyway.
+        let handle = self.handle.clone();
+        drop(handle.stop(false));
+    }
+}

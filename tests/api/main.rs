@@ -1,1 +1,14 @@
+//! API tests: each test spawns Relaywatch on port 0 with its own database (SQLite, or PostgreSQL when
+//! `RELAYWATCH_TEST_DATABASE_URL` is set) and talks to it over HTTP.
 
+mod api_keys;
+mod auth;
+mod errors;
+mod health;
+mod isolation;
+mod openapi;
+mod sending_domains;
+mod sending_ips;
+mod storage;
+mod tenants;
+mod users;

@@ -171,31 +171,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// Error handlers for actix's extractors, so malformed input gets the same problem documents as everything else.
 pub mod extractors {
     use super::*;
-    use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+    use actix_web::error::{PathError, QueryPayloadError};
     use actix_web::HttpRequest;
-
-    pub fn json(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-        let api = match &err {
-            JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-                ApiError::new(ErrorCode::PayloadTooLarge, format!("the body exceeds the limit of {limit} bytes"))
-            }
-            JsonPayloadError::ContentType => {
-                ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as Content-Type: application/json")
-            }
-            JsonPayloadError::Deserialize(e) if e.is_data() => {
-                let field = e.to_string();
-                ApiError { code: ErrorCode::ValidationFailed, detail: field.clone(), errors: vec![FieldError { field: field_of(&field), message: field }] }
-            }
-            JsonPayloadError::Deserialize(e) => ApiError::new(ErrorCode::MalformedBody, e.to_string()),
-            other => ApiError::new(ErrorCode::MalformedBody, other.to_string()),
-        };
-        api.into()
-    }
-
-    /// serde_json names the offending field in messages like "missing field `domain` at line 1 column 2".
-    fn field_of(message: &str) -> String {
-        message.split('`').nth(1).unwrap_or("body").to_string()
-    }
 
     pub fn query(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
         ApiError::new(ErrorCode::InvalidQuery, err.to_string()).into()

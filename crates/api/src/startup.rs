@@ -49,10 +49,8 @@ impl Application {
         let state = web::Data::new(AppState { store: store.clone(), jwt, metrics: Metrics::new(), settings });
         let spec = crate::openapi::document();
         let server = HttpServer::new(move || {
-            let max_body = state.settings.max_body_bytes;
             let (app, _) = App::new()
                 .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(max_body).error_handler(extractors::json))
                 .app_data(web::QueryConfig::default().error_handler(extractors::query))
                 .app_data(web::PathConfig::default().error_handler(extractors::path))
                 .wrap_fn(|req, srv| {

@@ -1,6 +1,7 @@
 //! The tenant's API keys: create (the key is shown once), list, inspect, revoke.
 
 use crate::auth::{Actor, Admin, Auth};
+use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{listing, required_name, DeleteErrors, ListParams, ReadErrors, WriteErrors};
 use crate::startup::AppState;
@@ -74,7 +75,7 @@ listing!(ApiKeyList, ApiKey);
     security(("bearer" = []))
 )]
 #[post("/v1/api-keys")]
-pub async fn create(auth: Auth<Admin>, state: web::Data<AppState>, body: web::Json<NewApiKey>) -> ApiResult<HttpResponse> {
+pub async fn create(auth: Auth<Admin>, state: web::Data<AppState>, body: ValidJson<NewApiKey>) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let name = required_name("name", &body.name, 200)?;
     let scopes: ScopeSet = body.scopes.iter().copied().collect();

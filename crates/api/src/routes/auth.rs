@@ -1,6 +1,7 @@
 //! Login for people, and "who am I" for every caller.
 
 use crate::auth::{Actor, Anyone, Auth};
+use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{LoginErrors, ReadErrors};
 use crate::startup::AppState;
@@ -35,7 +36,7 @@ pub struct TokenResponse {
     responses((status = 200, description = "Logged in", body = TokenResponse), LoginErrors)
 )]
 #[post("/v1/auth/login")]
-pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> ApiResult<web::Json<TokenResponse>> {
+pub async fn login(state: web::Data<AppState>, body: ValidJson<LoginRequest>) -> ApiResult<web::Json<TokenResponse>> {
     let body = body.into_inner();
     if body.email.len() > 254 || body.password.len() > 1024 {
         return Err(ApiError::new(ErrorCode::InvalidCredentials, "wrong email or password"));

@@ -1,6 +1,7 @@
 //! The domains the tenant sends from, with the DKIM selectors to audit.
 
 use crate::auth::{Auth, Read, Write};
+use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{listing, DeleteErrors, ListParams, ReadErrors, WriteErrors};
 use crate::startup::AppState;
@@ -76,7 +77,7 @@ fn parse_selectors(raw: &[String]) -> Result<Vec<DkimSelector>, ApiError> {
     security(("bearer" = []))
 )]
 #[post("/v1/sending-domains")]
-pub async fn create(auth: Auth<Write>, state: web::Data<AppState>, body: web::Json<NewSendingDomain>) -> ApiResult<HttpResponse> {
+pub async fn create(auth: Auth<Write>, state: web::Data<AppState>, body: ValidJson<NewSendingDomain>) -> ApiResult<HttpResponse> {
     let domain = DomainName::parse(&body.domain)
         .map_err(|e| ApiError::invalid_field("domain", format!("`{}` {e}", body.domain)))?;
     let selectors = parse_selectors(&body.dkim_selectors)?;
@@ -123,7 +124,7 @@ pub async fn update(
     auth: Auth<Write>,
     state: web::Data<AppState>,
     id: web::Path<SendingDomainId>,
-    body: web::Json<SendingDomainUpdate>,
+    body: ValidJson<SendingDomainUpdate>,
 ) -> ApiResult<web::Json<SendingDomain>> {
     let selectors = parse_selectors(&body.dkim_selectors)?;
     let row = state.store.set_dkim_selectors(auth.tenant, *id, &selectors).await?.ok_or_else(|| ApiError::not_found("sending domain"))?;

@@ -1,6 +1,7 @@
 //! The addresses and networks the tenant sends from.
 
 use crate::auth::{Auth, Read, Write};
+use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{listing, optional_text, DeleteErrors, ListParams, ReadErrors, WriteErrors};
 use crate::startup::AppState;
@@ -55,7 +56,7 @@ listing!(SendingIpList, SendingIp);
     security(("bearer" = []))
 )]
 #[post("/v1/sending-ips")]
-pub async fn create(auth: Auth<Write>, state: web::Data<AppState>, body: web::Json<NewSendingIp>) -> ApiResult<HttpResponse> {
+pub async fn create(auth: Auth<Write>, state: web::Data<AppState>, body: ValidJson<NewSendingIp>) -> ApiResult<HttpResponse> {
     let network = IpNetwork::parse(&body.network).map_err(|e| ApiError::invalid_field("network", e.to_string()))?;
     let description = optional_text("description", body.description.as_deref(), 500)?;
     let row = state.store.add_sending_ip(auth.tenant, &network, description.as_deref()).await?;
@@ -101,7 +102,7 @@ pub async fn update(
     auth: Auth<Write>,
     state: web::Data<AppState>,
     id: web::Path<SendingIpId>,
-    body: web::Json<SendingIpUpdate>,
+    body: ValidJson<SendingIpUpdate>,
 ) -> ApiResult<web::Json<SendingIp>> {
     let description = optional_text("description", body.description.as_deref(), 500)?;
     let row = state

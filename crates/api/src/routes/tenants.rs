@@ -1,6 +1,7 @@
 //! Installation administration: the tenants of this Relaywatch. Only installation admins get here.
 
 use crate::auth::{Auth, InstallationAdmin};
+use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::api_keys::CreatedApiKey;
 use crate::routes::{listing, required_name, DeleteErrors, ListParams, ReadErrors, WriteErrors};
@@ -67,7 +68,7 @@ listing!(TenantList, Tenant);
     security(("bearer" = []))
 )]
 #[post("/v1/tenants")]
-pub async fn create(_auth: Auth<InstallationAdmin>, state: web::Data<AppState>, body: web::Json<NewTenant>) -> ApiResult<HttpResponse> {
+pub async fn create(_auth: Auth<InstallationAdmin>, state: web::Data<AppState>, body: ValidJson<NewTenant>) -> ApiResult<HttpResponse> {
     let name = required_name("name", &body.name, 200)?;
     let domains = body
         .domains
@@ -127,7 +128,7 @@ pub async fn update(
     _auth: Auth<InstallationAdmin>,
     state: web::Data<AppState>,
     id: web::Path<TenantId>,
-    body: web::Json<TenantUpdate>,
+    body: ValidJson<TenantUpdate>,
 ) -> ApiResult<web::Json<Tenant>> {
     let name = body.name.as_deref().map(|n| required_name("name", n, 200)).transpose()?;
     if body.retention_days.is_some_and(|d| !(1..=MAX_RETENTION_DAYS).contains(&d)) {

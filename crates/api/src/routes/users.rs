@@ -1,6 +1,7 @@
 //! The tenant's people: who may log in, with which role.
 
 use crate::auth::{Admin, Auth};
+use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{listing, DeleteErrors, ListParams, ReadErrors, WriteErrors};
 use crate::startup::AppState;
@@ -56,7 +57,7 @@ listing!(UserList, User);
     security(("bearer" = []))
 )]
 #[post("/v1/users")]
-pub async fn create(auth: Auth<Admin>, state: web::Data<AppState>, body: web::Json<NewUser>) -> ApiResult<HttpResponse> {
+pub async fn create(auth: Auth<Admin>, state: web::Data<AppState>, body: ValidJson<NewUser>) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
     let chars = body.password.chars().count();
