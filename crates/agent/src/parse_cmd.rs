@@ -173,16 +173,22 @@ fn process(
     args: &ParseArgs,
     out: &mut impl Write,
 ) -> Result<()> {
-    // Lines are parsed where they lie in the reader's buffer; only a line that straddles two reads is copied.
+    for_each_line(&mut *reader, |line| {
+        handle_line(line, parser, correlator, records, totals, args, out)
+    })
+}
+
+/// Calls `f` with every line (its newline included when present). Lines are handed out where they lie in the
+/// reader's buffer; only a line that straddles two reads is copied.
+fn for_each_line(reader: &mut dyn BufRead, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
     let mut carry: Vec<u8> = Vec::new();
     loop {
         let chunk = reader.fill_buf()?;
         if chunk.is_empty() {
             if !carry.is_empty() {
-                let line = std::mem::take(&mut carry);
-                handle_line(&line, parser, correlator, records, totals, args, out)?;
+                f(&carry)?;
             }
-            break;
+            return Ok(());
         }
         let len = chunk.len();
         let mut start = 0;
@@ -190,8 +196,8 @@ fn process(
             match memchr::memchr(b'\n', chunk) {
                 Some(nl) => {
                     carry.extend_from_slice(&chunk[..=nl]);
-                    let line = std::mem::take(&mut carry);
-                    handle_line(&line, parser, correlator, records, totals, args, out)?;
+                    f(&carry)?;
+                    carry.clear();
                     start = nl + 1;
                 }
                 None => {
@@ -201,16 +207,15 @@ fn process(
                 }
             }
         }
-        for line in chunk[start..].split_inclusive(|&b| b == b'\n') {
-            if line.last() == Some(&b'\n') {
-                handle_line(line, parser, correlator, records, totals, args, out)?;
-            } else {
-                carry.extend_from_slice(line);
-            }
+        let base = start;
+        for nl in memchr::memchr_iter(b'\n', &chunk[base..]) {
+            let end = base + nl + 1;
+            f(&chunk[start..end])?;
+            start = end;
         }
+        carry.extend_from_slice(&chunk[start..]);
         reader.consume(len);
     }
-    Ok(())
 }
 
 fn handle_line(
@@ -346,4 +351,36 @@ fn reference_time(path: &Path) -> Result<i64> {
         .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_secs() as i64)
         .unwrap_or_else(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(data: &[u8], capacity: usize) -> Vec<Vec<u8>> {
+        let mut reader = BufReader::with_capacity(capacity, data);
+        let mut lines = Vec::new();
+        for_each_line(&mut reader, |l| {
+            lines.push(l.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        lines
+    }
+
+    #[test]
+    fn lines_straddling_reads_come_out_whole() {
+        let data = b"first line\nsecond, much longer line than the buffer\n\nlast without newline";
+        let expected: Vec<Vec<u8>> = data
+            .split_inclusive(|&b| b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect();
+        for capacity in [1, 2, 3, 7, 16, 64, 4096] {
+            assert_eq!(
+                lines_of(data, capacity),
+                expected,
+                "buffer of {capacity} bytes"
+            );
+        }
+    }
 }

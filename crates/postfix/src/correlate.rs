@@ -229,8 +229,10 @@ impl FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+// Attempts are most of what waits here; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Pending {
-    Attempt(Key, Box<DeliveryAttempt>),
+    Attempt(Key, DeliveryAttempt),
     Finish(Key, Finishing, FinishReason, Timestamp),
 }
 
@@ -255,6 +257,7 @@ pub struct Correlator {
     pending: Vec<Pending>,
     pending_second: i64,
     finishing: FxMap<Key, usize>,
+    spare: Vec<Pending>,
 }
 
 impl Default for Correlator {
@@ -276,6 +279,7 @@ impl Correlator {
             pending: Vec::new(),
             pending_second: i64::MIN,
             finishing: FxMap::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -328,7 +332,9 @@ impl Correlator {
         if self.pending.is_empty() {
             return;
         }
-        let mut pending = std::mem::take(&mut self.pending);
+        // Swap in the spare buffer so neither vector's allocation is lost between seconds.
+        let spare = std::mem::take(&mut self.spare);
+        let mut pending = std::mem::replace(&mut self.pending, spare);
         // Context for attempts comes from the live message, or from the finished one it belonged to.
         for i in 0..pending.len() {
             let Pending::Attempt(key, _) = &pending[i] else {
@@ -347,9 +353,9 @@ impl Correlator {
             }
         }
         self.finishing.clear();
-        for p in pending {
+        for p in pending.drain(..) {
             match p {
-                Pending::Attempt(_, a) => out.push(Record::Delivery(*a)),
+                Pending::Attempt(_, a) => out.push(Record::Delivery(a)),
                 Pending::Finish(_, Finishing::Taken(m), reason, time) => {
                     out.push(Record::Finished(self.finished(*m, reason, time)))
                 }
@@ -361,6 +367,7 @@ impl Correlator {
                 }
             }
         }
+        self.spare = pending;
     }
 
     /// Feeds one event; records whose second has passed are appended to `out`.
@@ -656,7 +663,7 @@ impl Correlator {
 
     fn hold(&mut self, key: Key, mut attempt: DeliveryAttempt) {
         attempt.id = attempt_id(&attempt);
-        self.pending.push(Pending::Attempt(key, Box::new(attempt)));
+        self.pending.push(Pending::Attempt(key, attempt));
     }
 
     fn evict_if_full(&mut self) {
@@ -821,13 +828,13 @@ pub fn attempt_id(a: &DeliveryAttempt) -> String {
     let rand_b = (h as u64) & 0x3fff_ffff_ffff_ffff;
     let hi = (u128::from(millis) << 80) | (0x7u128 << 76) | (u128::from(rand_a) << 64);
     let v = hi | (0b10u128 << 62) | u128::from(rand_b);
-    let hex = format!("{v:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            id.push('-');
+        }
+        id.push(char::from(HEX[((v >> (124 - 4 * i)) & 0xf) as usize]));
+    }
+    id
 }

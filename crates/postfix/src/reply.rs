@@ -1,7 +1,7 @@
 //! The text after a delivery status, `(host mx.example[1.2.3.4] said: 550 5.1.1 <x@example>: User unknown (in reply to
 //! RCPT TO command))`, split into who answered, the SMTP code, the enhanced status code and the text.
 
-use memchr::memmem;
+use crate::parse::{find, rfind};
 use serde::Serialize;
 
 use crate::event::Text;
@@ -100,7 +100,7 @@ impl<'a> Reply<'a> {
         }
         if let Some(rest) = s.strip_prefix(b"lost connection with ") {
             r.kind = ReplyKind::LostConnection;
-            if let Some(i) = memmem::find(rest, b" while ") {
+            if let Some(i) = find(rest, b" while ") {
                 r.host = Some(Text(&rest[..i]));
                 r.command = Some(Text(&rest[i + 7..]));
             } else {
@@ -110,7 +110,7 @@ impl<'a> Reply<'a> {
         }
         if let Some(rest) = s.strip_prefix(b"conversation with ") {
             r.kind = ReplyKind::TimedOut;
-            if let Some(i) = memmem::find(rest, b" timed out") {
+            if let Some(i) = find(rest, b" timed out") {
                 r.host = Some(Text(&rest[..i]));
                 if let Some(w) = rest[i..].strip_prefix(b" timed out while ") {
                     r.command = Some(Text(w));
@@ -120,7 +120,7 @@ impl<'a> Reply<'a> {
         }
         if let Some(rest) = s.strip_prefix(b"connect to ") {
             // `connect to mx.example[1.2.3.4]:25: Connection refused`
-            if let Some(i) = memmem::find(rest, b": ") {
+            if let Some(i) = find(rest, b": ") {
                 r.kind = ReplyKind::ConnectFailed;
                 r.host = Some(Text(&rest[..i]));
                 r.text = Text(&rest[i + 2..]);
@@ -169,7 +169,7 @@ impl<'a> Reply<'a> {
 /// Splits ` (in reply to RCPT TO command)` off the end of a `said:` reply.
 fn split_in_reply_to(body: &[u8]) -> (&[u8], Option<&[u8]>) {
     const MARK: &[u8] = b" (in reply to ";
-    if let Some(i) = memmem::rfind(body, MARK) {
+    if let Some(i) = rfind(body, MARK) {
         let cmd = &body[i + MARK.len()..];
         let cmd = cmd.strip_suffix(b")").unwrap_or(cmd);
         let cmd = cmd.strip_suffix(b" command").unwrap_or(cmd);
