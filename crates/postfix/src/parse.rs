@@ -251,8 +251,9 @@ impl Parser {
         if has_qid && m.starts_with(b"to=") {
             return parse_delivery(m).map(EventKind::Delivery);
         }
-        // Any daemon may carry qmgr's envelope line in hand-made logs; the form is unambiguous.
+        // Hand-made logs put qmgr's envelope line under other daemons; pickup's own `from=<>` is a different line.
         if has_qid
+            && daemon != b"pickup"
             && m.starts_with(b"from=")
             && let Some(k) = parse_qmgr(m)
         {
@@ -649,7 +650,8 @@ fn parse_qmgr(m: &[u8]) -> Option<EventKind<'_>> {
         for field in tail.split(|&b| b == b',') {
             let field = field.strip_prefix(b" ").unwrap_or(field);
             if let Some(v) = field.strip_prefix(b"size=") {
-                size = parse_u64(v);
+                let end = memchr(b' ', v).unwrap_or(v.len());
+                size = parse_u64(&v[..end]);
             } else if let Some(v) = field.strip_prefix(b"nrcpt=") {
                 let end = memchr(b' ', v).unwrap_or(v.len());
                 nrcpt = parse_u32(&v[..end]);

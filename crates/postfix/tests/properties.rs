@@ -147,4 +147,38 @@ proptest! {
         let parsed = parser().parse_line(line.as_bytes());
         prop_assert_eq!(parsed, original, "line: {}", line);
     }
+
+    #[test]
+    fn rendered_queue_lines_parse_back_to_themselves(
+        secs in 946_684_800i64..4_102_444_800,
+        qid in "[0-9A-F]{10,11}",
+        from in "([a-z0-9._+-]{1,12}@[a-z0-9.-]{1,12})?",
+        size in proptest::option::of(0u64..100_000_000),
+        nrcpt in proptest::option::of(1u32..1000),
+        uid in proptest::option::of(0u32..70_000),
+        forced in any::<bool>(),
+        message_id in "<[!-=?-~]{1,40}>",
+        which in 0usize..5,
+    ) {
+        let (program, kind) = match which {
+            0 => ("postfix/qmgr", EventKind::QueueActive { from: Text(from.as_bytes()), size, nrcpt }),
+            1 => ("postfix/qmgr", EventKind::Expired { from: Text(from.as_bytes()), forced }),
+            2 => ("postfix/qmgr", EventKind::Removed),
+            3 => ("postfix/cleanup", EventKind::MessageId { message_id: Text(message_id.as_bytes()) }),
+            _ => ("postfix/pickup", EventKind::Pickup { uid, from: Text(from.as_bytes()) }),
+        };
+        let prog = program.as_bytes();
+        let original = Event {
+            header: Some(Header {
+                time: Timestamp::from_unix_seconds(secs),
+                host: Text(b"mail"),
+                program: Program { name: Text(prog), instance: Text(b"postfix"), service: None, daemon: Text(&prog[8..]) },
+                pid: Some(42),
+            }),
+            queue_id: Some(Text(qid.as_bytes())),
+            kind,
+        };
+        let line = render_line(&original).expect("queue lines render");
+        prop_assert_eq!(parser().parse_line(line.as_bytes()), original, "line: {}", line);
+    }
 }
