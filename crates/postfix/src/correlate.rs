@@ -1,4 +1,5 @@
-//! The correlator: a state machine keyed by (host, queue id) that joins a message's lines and emits delivery records.
+//! The correlator: a state machine keyed by (host, Postfix instance, queue id) that joins a message's lines and emits
+//! delivery records.
 //!
 //! Emission is held back until the log's clock moves to a later second, so lines that syslog wrote out of order within
 //! one second (a delivery before its `qmgr` line, a late status after `removed`) still meet their context. A tailing
@@ -35,12 +36,14 @@ impl Default for CorrelatorConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryAttempt {
     /// Stable id: a UUIDv7-shaped string whose first 48 bits are the attempt's Unix milliseconds (so ids sort by time
-    /// and database inserts stay local) and whose remaining bits are an FNV-1a 128 hash of host, queue id, recipient,
+    /// and database inserts stay local) and whose remaining bits are an FNV-1a 128 hash of host, instance, queue id, recipient,
     /// time, status, DSN and the attempt's position among its message's status lines. Replaying the same log (or
     /// resuming from a checkpoint) yields the same ids.
     pub id: String,
     pub time: Timestamp,
     pub host: String,
+    /// The Postfix instance's syslog name (`postfix`, `postfix-out`); queue ids are unique only within one.
+    pub instance: String,
     pub queue_id: String,
     /// The delivery agent: `smtp`, `lmtp`, `local`, `virtual`, `pipe`, `error`, `retry`, `discard`, `cleanup`, or
     /// `qmgr` for expiries.
@@ -93,6 +96,7 @@ pub enum FinishReason {
 pub struct MessageFinished {
     pub time: Timestamp,
     pub host: String,
+    pub instance: String,
     pub queue_id: String,
     pub reason: FinishReason,
     pub first_seen: Option<Timestamp>,
@@ -162,13 +166,20 @@ struct Message {
 pub struct CorrelatorState {
     /// Bumped when the layout changes incompatibly.
     pub version: u32,
-    hosts: Vec<String>,
+    sources: Vec<Source>,
     messages: Vec<Message>,
     next_seq: u64,
     evicted: u64,
 }
 
 const STATE_VERSION: u32 = 1;
+
+/// One Postfix instance on one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Source {
+    host: String,
+    instance: String,
+}
 
 /// Fixed-size key: interned host and the queue id bytes (long Postfix ids have up to 21 characters; 24 leaves room).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -248,8 +259,8 @@ enum Finishing {
 /// Joins events into [`Record`]s. Feed it every event in log order with [`Correlator::push`].
 pub struct Correlator {
     config: CorrelatorConfig,
-    hosts: Vec<String>,
-    last_host: Option<u32>,
+    sources: Vec<Source>,
+    last_source: Option<u32>,
     messages: FxMap<Key, Message>,
     order: VecDeque<(Key, u64)>,
     next_seq: u64,
@@ -270,8 +281,8 @@ impl Correlator {
     pub fn new(config: CorrelatorConfig) -> Correlator {
         Correlator {
             config,
-            hosts: Vec::new(),
-            last_host: None,
+            sources: Vec::new(),
+            last_source: None,
             messages: FxMap::default(),
             order: VecDeque::new(),
             next_seq: 0,
@@ -292,7 +303,7 @@ impl Correlator {
             ));
         }
         let mut c = Correlator::new(config);
-        c.hosts = state.hosts;
+        c.sources = state.sources;
         c.next_seq = state.next_seq;
         c.evicted = state.evicted;
         for m in state.messages {
@@ -310,7 +321,7 @@ impl Correlator {
         messages.sort_by_key(|m| m.seq);
         CorrelatorState {
             version: STATE_VERSION,
-            hosts: self.hosts.clone(),
+            sources: self.sources.clone(),
             messages,
             next_seq: self.next_seq,
             evicted: self.evicted,
@@ -384,7 +395,7 @@ impl Correlator {
             self.pending_second = second;
         }
         let Some(qid) = event.queue_id else { return };
-        let host = self.intern_host(header.host.as_bytes());
+        let host = self.intern_source(header.host.as_bytes(), header.program.instance.as_bytes());
         let key = Key::new(host, qid.as_bytes());
         let daemon = header.program.daemon;
         match &event.kind {
@@ -474,6 +485,7 @@ impl Correlator {
                     id: String::new(),
                     time,
                     host: header.host.to_owned_string(),
+                    instance: header.program.instance.to_owned_string(),
                     queue_id: qid.to_owned_string(),
                     daemon: daemon.to_owned_string(),
                     recipient: Some(recipient),
@@ -534,6 +546,7 @@ impl Correlator {
                         id: String::new(),
                         time,
                         host: header.host.to_owned_string(),
+                        instance: header.program.instance.to_owned_string(),
                         queue_id: qid.to_owned_string(),
                         daemon: daemon.to_owned_string(),
                         recipient: (!r.recipient.is_empty()).then_some(r.recipient),
@@ -578,20 +591,26 @@ impl Correlator {
         }
     }
 
-    fn intern_host(&mut self, host: &[u8]) -> u32 {
-        if let Some(i) = self.last_host
-            && self.hosts[i as usize].as_bytes() == host
+    /// A source is one Postfix instance on one host: each instance has its own queue, so queue ids may repeat
+    /// across instances.
+    fn intern_source(&mut self, host: &[u8], instance: &[u8]) -> u32 {
+        let same = |s: &Source| s.host.as_bytes() == host && s.instance.as_bytes() == instance;
+        if let Some(i) = self.last_source
+            && same(&self.sources[i as usize])
         {
             return i;
         }
-        let i = match self.hosts.iter().position(|h| h.as_bytes() == host) {
+        let i = match self.sources.iter().position(same) {
             Some(i) => i as u32,
             None => {
-                self.hosts.push(String::from_utf8_lossy(host).into_owned());
-                (self.hosts.len() - 1) as u32
+                self.sources.push(Source {
+                    host: String::from_utf8_lossy(host).into_owned(),
+                    instance: String::from_utf8_lossy(instance).into_owned(),
+                });
+                (self.sources.len() - 1) as u32
             }
         };
-        self.last_host = Some(i);
+        self.last_source = Some(i);
         i
     }
 
@@ -681,7 +700,16 @@ impl Correlator {
     fn finished(&self, m: Message, reason: FinishReason, time: Timestamp) -> MessageFinished {
         MessageFinished {
             time,
-            host: self.hosts.get(m.host as usize).cloned().unwrap_or_default(),
+            host: self
+                .sources
+                .get(m.host as usize)
+                .map(|s| s.host.clone())
+                .unwrap_or_default(),
+            instance: self
+                .sources
+                .get(m.host as usize)
+                .map(|s| s.instance.clone())
+                .unwrap_or_default(),
             queue_id: m.queue_id,
             reason,
             first_seen: m.first_seen,
@@ -815,6 +843,7 @@ pub fn attempt_id(a: &DeliveryAttempt) -> String {
     let position = a.position.to_le_bytes();
     let h = fnv1a128(&[
         a.host.as_bytes(),
+        a.instance.as_bytes(),
         a.queue_id.as_bytes(),
         a.recipient.as_deref().unwrap_or("").as_bytes(),
         &micros,

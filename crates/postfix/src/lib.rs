@@ -2,7 +2,7 @@
 //!
 //! - [`Parser`] turns one log line into one [`Event`] (RFC 3164, RFC 3339 and RFC 5424 syslog headers; every Postfix
 //!   daemon that matters for deliveries; anything else becomes [`EventKind::Unknown`], counted, never dropped).
-//! - [`Correlator`] joins a message's lines by (host, queue id) and emits one [`DeliveryAttempt`] per status line and a
+//! - [`Correlator`] joins a message's lines by (host, Postfix instance, queue id) and emits one [`DeliveryAttempt`] per status line and a
 //!   [`MessageFinished`] when the queue manager removes the message. Its state is bounded and serialisable.
 //! - [`classify`] puts every failed attempt in a [`BounceClass`] (hard / soft / undetermined and a reason).
 //!

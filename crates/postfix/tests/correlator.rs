@@ -193,3 +193,21 @@ fn ids_depend_on_content_and_position() {
     let millis = u64::from_str_radix(&id.replace('-', "")[..12], 16).unwrap();
     assert_eq!(millis as i64, a[0].time.unix_micros / 1000);
 }
+
+#[test]
+fn instances_on_one_host_have_separate_queues() {
+    // postfix-in and postfix-out both hand out 1A2B3C4D5E: two messages, not one.
+    let log = "
+Nov 28 22:44:42 mail postfix-in/cleanup[1]: 1A2B3C4D5E: message-id=<in@example.com>
+Nov 28 22:44:42 mail postfix-out/cleanup[2]: 1A2B3C4D5E: message-id=<out@example.com>
+Nov 28 22:44:43 mail postfix-in/lmtp[3]: 1A2B3C4D5E: to=<a@example.com>, relay=dovecot, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 ok)
+Nov 28 22:44:43 mail postfix-out/smtp[4]: 1A2B3C4D5E: to=<a@example.com>, relay=mx[198.51.100.1]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 ok)
+";
+    let (a, _, c) = run(CorrelatorConfig::default(), log);
+    assert_eq!(a[0].message_id.as_deref(), Some("in@example.com"));
+    assert_eq!(a[0].instance, "postfix-in");
+    assert_eq!(a[1].message_id.as_deref(), Some("out@example.com"));
+    assert_eq!(a[1].instance, "postfix-out");
+    assert_ne!(a[0].id, a[1].id);
+    assert_eq!(c.in_flight(), 2);
+}
