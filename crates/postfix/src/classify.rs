@@ -156,202 +156,441 @@ fn by_enhanced_code(e: &str) -> Option<BounceReason> {
     })
 }
 
+/// A reply-text pattern, with a real reply that it is there for.
+pub struct TextRule {
+    pub reason: BounceReason,
+    /// Lower-case substring.
+    pub needle: &'static str,
+    /// A reply as providers send it (as Postfix logs it), which a test classifies.
+    pub example: &'static str,
+}
+
+const fn rule(reason: BounceReason, needle: &'static str, example: &'static str) -> TextRule {
+    TextRule {
+        reason,
+        needle,
+        example,
+    }
+}
+
+use BounceReason as R;
+
+/// Reply-text patterns, most specific first: greylisting and throttling replies often say "try again", blocklist
+/// replies often say "spam", "domain does not exist" must not read as a missing mailbox, so those families are tried
+/// before the generic ones.
+pub const TEXT_RULES: &[TextRule] = &[
+    rule(
+        R::Greylisted,
+        "greylist",
+        "host mx.example.org[203.0.113.5] said: 450 4.7.1 <a@example.org>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.org.html (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::Greylisted,
+        "graylist",
+        "host mx.example.org[203.0.113.5] said: 451 4.7.1 Graylisted, please try again in 5 minutes (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::Greylisted,
+        "grey-list",
+        "host mx.example.org[203.0.113.5] said: 450 4.2.0 Grey-listed: try again later (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::Greylisted,
+        "try again in ",
+        "host mx.example.org[203.0.113.5] said: 451 Temporary local problem - please try again in 300 seconds (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::RateLimited,
+        "rate limit",
+        "host mx.example.org[203.0.113.5] said: 450 4.7.1 Client host rejected: rate limit exceeded (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::RateLimited,
+        "ratelimit",
+        "host mx.example.org[203.0.113.5] said: 451 4.7.1 Ratelimit \"example.com\" exceeded (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::RateLimited,
+        "throttl",
+        "host mx.example.org[203.0.113.5] said: 421 4.7.0 Connection throttled (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::RateLimited,
+        "unusual rate",
+        "host gmail-smtp-in.l.google.com[142.250.102.27] said: 421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your IP address. (in reply to end of DATA command)",
+    ),
+    rule(
+        R::RateLimited,
+        "too many connections",
+        "host 127.0.0.1[127.0.0.1] said: 421 4.7.0 sink.example.test Too many connections, closing transmission channel (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::RateLimited,
+        "too many messages",
+        "host mx.example.org[203.0.113.5] said: 452 4.5.3 Too many messages in this session (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::RateLimited,
+        "too many recipients",
+        "host mx.example.org[203.0.113.5] said: 452 4.5.3 Error: too many recipients (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::RateLimited,
+        "receiving mail at a rate",
+        "host gmail-smtp-in.l.google.com[142.250.102.27] said: 450-4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::RateLimited,
+        "unexpected volume",
+        "host mta5.am0.yahoodns.net[67.195.204.72] said: 421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::RateLimited,
+        "[ts0",
+        "host mta6.am0.yahoodns.net[67.195.204.73] said: 421 4.7.0 [TS01] Messages from 192.0.2.1 temporarily deferred - 4.16.50; see https://postmaster.yahooinc.com/error-codes (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::Reputation,
+        "blocked using",
+        "host mx.example.org[203.0.113.5] said: 554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.1 (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::Reputation,
+        "spamhaus",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.1 Rejected because 192.0.2.1 is in Spamhaus PBL (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::Reputation,
+        "blacklist",
+        "host mx.example.org[203.0.113.5] said: 550 Your IP 192.0.2.1 is blacklisted (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::Reputation,
+        "blocklist",
+        "host mx.example.org[203.0.113.5] said: 554 5.7.1 IP 192.0.2.1 found on our blocklist (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::Reputation,
+        "block list",
+        "host eur.olc.protection.outlook.com[52.101.1.1] said: 550 5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150). (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::Reputation,
+        "listed at",
+        "host mx.example.org[203.0.113.5] said: 554 5.7.1 Client host rejected: listed at bl.spamcop.net (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::Reputation,
+        "listed on",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.1 Your IP is listed on b.barracudacentral.org (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::Reputation,
+        "dnsbl",
+        "host mx.example.org[203.0.113.5] said: 554 5.7.1 Rejected by DNSBL check (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::Reputation,
+        "barracuda",
+        "host mx.example.org[203.0.113.5] said: 554 Service unavailable; Client host [192.0.2.1] rejected by Barracuda Reputation (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::Reputation,
+        "reputation",
+        "host mx.example.org[203.0.113.5] said: 554 5.7.1 Your access to this mail system has been rejected due to the sending MTA's poor reputation. (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::Reputation,
+        "banned sending ip",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.606 Access denied, banned sending IP [192.0.2.1]. (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::DnsFailure,
+        "host or domain name not found",
+        "Host or domain name not found. Name service error for name=example.invalid type=MX: Host not found, try again",
+    ),
+    rule(
+        R::DnsFailure,
+        "domain not found",
+        "host mx.example.org[203.0.113.5] said: 550 5.1.2 Domain not found (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::DnsFailure,
+        "null mx",
+        "host mx.example.org[203.0.113.5] said: 556 5.1.10 Recipient address has null MX (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::DnsFailure,
+        "domain does not exist",
+        "host mx.example.org[203.0.113.5] said: 550 Domain does not exist here (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "user unknown",
+        "host 127.0.0.1[127.0.0.1] said: 550 5.1.1 <u@example.test>: Recipient address rejected: User unknown (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "unknown user",
+        "unknown user: \"nosuch.ana\"",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "no such user",
+        "host mx.example.org[203.0.113.5] said: 550 No such user - psmtp (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "no such recipient",
+        "host mx.example.org[203.0.113.5] said: 550 No such recipient here (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "does not exist",
+        "host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.1.1 The email account that you tried to reach does not exist. (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "doesn't exist",
+        "host mx.example.org[203.0.113.5] said: 550 5.0.0 Mailbox doesn't exist (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "invalid recipient",
+        "host mx.example.org[203.0.113.5] said: 550 Invalid recipient <a@example.org> (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "recipient not found",
+        "host eur.olc.protection.outlook.com[52.101.1.1] said: 550 5.4.1 Recipient address rejected: Access denied. AS(201806281) Recipient not found (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "recipientnotfound",
+        "host mx.example.org[203.0.113.5] said: 550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient a@example.org not found by SMTP address lookup (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "mailbox not found",
+        "host mta7.am0.yahoodns.net[67.195.204.74] said: 552 1 Requested mail action aborted, mailbox not found (in reply to end of DATA command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "mailbox unavailable",
+        "host mx1.hotmail.com[52.101.1.2] said: 550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "mailbox is disabled",
+        "host mx.example.org[203.0.113.5] said: 550 5.2.1 The email account that you tried to reach is disabled (mailbox is disabled) (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "account has been disabled",
+        "host mx.example.org[203.0.113.5] said: 550 5.2.1 This account has been disabled or discontinued (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "unrouteable address",
+        "host mx.example.org[203.0.113.5] said: 550 Unrouteable address (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::UnknownRecipient,
+        "user not found",
+        "host mx.example.org[203.0.113.5] said: 550 5.1.1 User not found (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::MailboxFull,
+        "mailbox full",
+        "host 127.0.0.1[127.0.0.1] said: 552 5.2.2 <full.x@partner.test>: Mailbox full (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::MailboxFull,
+        "mailbox is full",
+        "host mx.example.org[203.0.113.5] said: 452 4.2.2 Mailbox is full (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::MailboxFull,
+        "over quota",
+        "host gmail-smtp-in.l.google.com[142.250.102.27] said: 452-4.2.2 The email account that you tried to reach is over quota. (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::MailboxFull,
+        "quota exceeded",
+        "host mx.example.org[203.0.113.5] said: 552 5.2.2 Quota exceeded (mailbox for user is full) (in reply to end of DATA command)",
+    ),
+    rule(
+        R::MailboxFull,
+        "insufficient system storage",
+        "host mx.example.org[203.0.113.5] said: 452 4.3.1 Insufficient system storage (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::MessageTooLarge,
+        "message size exceeds",
+        "host mx.example.org[203.0.113.5] said: 552 5.3.4 Message size exceeds fixed limit (in reply to end of DATA command)",
+    ),
+    rule(
+        R::MessageTooLarge,
+        "too big",
+        "host mx.example.org[203.0.113.5] said: 552 Message too big for this server (in reply to end of DATA command)",
+    ),
+    rule(
+        R::MessageTooLarge,
+        "too large",
+        "host mx.example.org[203.0.113.5] said: 552 Message is too large (in reply to end of DATA command)",
+    ),
+    rule(
+        R::MessageTooLarge,
+        "exceeds the maximum",
+        "host mx.example.org[203.0.113.5] said: 552 Your message exceeds the maximum allowed size (in reply to end of DATA command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "dmarc",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.1 Email rejected per DMARC policy for example.com (in reply to end of DATA command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "spf",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.1 Rejected: SPF check failed for example.com (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "dkim",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.1 Message rejected: DKIM signature invalid (in reply to end of DATA command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "authenticat",
+        "host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.7.1 This mail is unauthenticated, which poses a security risk to the sender and Gmail users (in reply to end of DATA command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "reverse dns",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.1 Client host rejected: cannot find your reverse DNS (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "ptr record",
+        "host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.7.1 The IP you're using to send mail is not authorized... this IP has no PTR record (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "not authorized",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.1 Sender not authorized for this domain (in reply to MAIL FROM command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "relay access denied",
+        "host mx.example.org[203.0.113.5] said: 554 5.7.1 <a@example.org>: Relay access denied (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "relaying denied",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.1 Relaying denied (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "sender address rejected",
+        "host mx.example.org[203.0.113.5] said: 553 5.7.1 <app@example.com>: Sender address rejected: not owned by user (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "sender verify failed",
+        "host mx.example.org[203.0.113.5] said: 550 Sender verify failed (in reply to RCPT TO command)",
+    ),
+    rule(
+        R::PolicyAuthentication,
+        "policy",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.1 Message refused by local policy (in reply to end of DATA command)",
+    ),
+    rule(
+        R::ContentRejected,
+        "spam",
+        "host 127.0.0.1[127.0.0.1] said: 554 5.7.1 Message rejected: spam content detected (in reply to end of DATA command)",
+    ),
+    rule(
+        R::ContentRejected,
+        "virus",
+        "host mx.example.org[203.0.113.5] said: 554 5.7.1 Virus found in message (in reply to end of DATA command)",
+    ),
+    rule(
+        R::ContentRejected,
+        "malware",
+        "host mx.example.org[203.0.113.5] said: 552 5.7.0 Message contains malware (in reply to end of DATA command)",
+    ),
+    rule(
+        R::ContentRejected,
+        "phish",
+        "host mx.example.org[203.0.113.5] said: 550 5.7.1 Message rejected as phishing (in reply to end of DATA command)",
+    ),
+    rule(
+        R::ContentRejected,
+        "content",
+        "host aspmx.l.google.com[142.250.102.26] said: 552-5.7.0 This message was blocked because its content presents a potential security issue. (in reply to end of DATA command)",
+    ),
+    rule(
+        R::ContentRejected,
+        "attachment",
+        "host mx.example.org[203.0.113.5] said: 552 5.7.0 Attachment type not allowed (in reply to end of DATA command)",
+    ),
+    rule(
+        R::ContentRejected,
+        "message rejected",
+        "host mx.example.org[203.0.113.5] said: 550 Message rejected (in reply to end of DATA command)",
+    ),
+    rule(
+        R::TlsFailure,
+        "tls",
+        "TLS is required, but was not offered by host mx.example.org[203.0.113.5]",
+    ),
+    rule(
+        R::TlsFailure,
+        "certificate",
+        "Server certificate not verified",
+    ),
+    rule(
+        R::TlsFailure,
+        "handshake",
+        "Cannot start TLS: handshake failure",
+    ),
+    rule(
+        R::ConnectionFailure,
+        "connection refused",
+        "connect to mx.example.org[203.0.113.5]:25: Connection refused",
+    ),
+    rule(
+        R::ConnectionFailure,
+        "connection timed out",
+        "connect to mx.example.org[203.0.113.5]:25: Connection timed out",
+    ),
+    rule(
+        R::ConnectionFailure,
+        "network is unreachable",
+        "connect to mx.example.org[2001:db8::1]:25: Network is unreachable",
+    ),
+    rule(
+        R::ConnectionFailure,
+        "lost connection",
+        "lost connection with mx.example.org[203.0.113.5] while sending RCPT TO",
+    ),
+    rule(
+        R::ConnectionFailure,
+        "service not available",
+        "host 127.0.0.1[127.0.0.1] refused to talk to me: 421 4.3.2 sink.example.test Service not available, closing transmission channel",
+    ),
+];
+
 fn contains_any(text: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| text.contains(n))
 }
 
-/// Reply-text patterns, most specific first. `text` is lower-case.
+/// The first rule whose needle the lower-case text contains.
 fn by_text(text: &str) -> Option<BounceReason> {
-    use BounceReason::*;
-    const RULES: &[(BounceReason, &[&str])] = &[
-        (
-            Greylisted,
-            &[
-                "greylist",
-                "graylist",
-                "grey-list",
-                "gray-list",
-                "greylisting",
-                "postgrey",
-                "try again in ",
-            ],
-        ),
-        (
-            RateLimited,
-            &[
-                "rate limit",
-                "ratelimit",
-                "rate-limit",
-                "throttl",
-                "unusual rate",
-                "too many connections",
-                "too many messages",
-                "too many recipients",
-                "too many concurrent",
-                "receiving mail at a rate",
-                "exceeded the rate",
-                "sending rate",
-                "unexpected volume",
-                "[tss0",
-                "[ts0",
-            ],
-        ),
-        (
-            Reputation,
-            &[
-                "blocked using",
-                "spamhaus",
-                "blacklist",
-                "blocklist",
-                "block list",
-                "black list",
-                "denylist",
-                "listed at",
-                "listed on",
-                "listed by",
-                "dnsbl",
-                " rbl",
-                "barracuda",
-                "spamcop",
-                "sorbs",
-                "reputation",
-                "banned sending ip",
-                "ip address has been blocked",
-                "poor sender",
-                "bad sender ip",
-            ],
-        ),
-        (
-            UnknownRecipient,
-            &[
-                "user unknown",
-                "unknown user",
-                "no such user",
-                "no such recipient",
-                "no such mailbox",
-                "does not exist",
-                "doesn't exist",
-                "invalid recipient",
-                "recipient not found",
-                "recipientnotfound",
-                "recipnotfound",
-                "mailbox not found",
-                "mailbox unavailable",
-                "mailbox is disabled",
-                "account disabled",
-                "account has been disabled",
-                "account is disabled",
-                "unrouteable address",
-                "unknown or illegal alias",
-                "address rejected: undeliverable",
-                "not our customer",
-                "no mailbox here",
-                "user not found",
-                "invalid mailbox",
-            ],
-        ),
-        (
-            MailboxFull,
-            &[
-                "mailbox full",
-                "mailbox is full",
-                "over quota",
-                "quota exceeded",
-                "exceeded storage",
-                "insufficient storage",
-                "out of storage",
-                "mailbox size limit",
-                "user is over",
-                "overquota",
-            ],
-        ),
-        (
-            MessageTooLarge,
-            &[
-                "message size exceeds",
-                "message too big",
-                "message too large",
-                "too large",
-                "size limit",
-                "exceeds the maximum size",
-                "message length exceeds",
-            ],
-        ),
-        (
-            PolicyAuthentication,
-            &[
-                "spf",
-                "dkim",
-                "dmarc",
-                "authenticat",
-                "not authorized",
-                "unauthenticated",
-                "reverse dns",
-                "ptr record",
-                "relay access denied",
-                "relaying denied",
-                "sender address rejected",
-                "sender verify failed",
-                "helo command rejected",
-                "policy",
-            ],
-        ),
-        (
-            ContentRejected,
-            &[
-                "spam",
-                "content",
-                "virus",
-                "malware",
-                "phish",
-                "suspicious",
-                "attachment",
-                "message rejected",
-                "bulk mail",
-            ],
-        ),
-        (
-            DnsFailure,
-            &[
-                "host or domain name not found",
-                "name service error",
-                "domain not found",
-                "nxdomain",
-                "no mx",
-                "null mx",
-                "domain does not exist",
-                "host not found",
-            ],
-        ),
-        (
-            TlsFailure,
-            &[
-                "tls",
-                "starttls",
-                "certificate",
-                "ssl",
-                "handshake",
-                "encryption",
-            ],
-        ),
-        (
-            ConnectionFailure,
-            &[
-                "connection refused",
-                "connection timed out",
-                "network is unreachable",
-                "no route to host",
-                "lost connection",
-                "connection reset",
-                "service not available",
-                "service unavailable",
-            ],
-        ),
-    ];
-    RULES
+    TEXT_RULES
         .iter()
-        .find(|(_, pats)| contains_any(text, pats))
-        .map(|(r, _)| *r)
+        .find(|r| text.contains(r.needle))
+        .map(|r| r.reason)
 }
 
 #[cfg(test)]
@@ -637,5 +876,27 @@ mod tests {
                 .reason,
             Expired
         );
+    }
+
+    /// Every text pattern is exercised by its real example, and no earlier pattern steals it.
+    #[test]
+    fn every_text_rule_classifies_its_example() {
+        for r in TEXT_RULES {
+            let lower = r.example.to_ascii_lowercase();
+            assert!(
+                lower.contains(r.needle),
+                "{:?}: example lacks {:?}",
+                r.reason,
+                r.needle
+            );
+            assert_eq!(
+                by_text(&lower),
+                Some(r.reason),
+                "{:?} via {:?}: {}",
+                r.reason,
+                r.needle,
+                r.example
+            );
+        }
     }
 }
