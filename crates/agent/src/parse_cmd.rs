@@ -267,7 +267,7 @@ fn emit(
                 {
                     *totals
                         .bounce_reasons
-                        .entry(format!("{:?}/{:?}", c.severity, c.reason))
+                        .entry(format!("{} {}", c.severity.as_str(), c.reason.as_str()))
                         .or_default() += 1;
                 }
                 if args.json {

@@ -43,6 +43,38 @@ pub enum BounceReason {
     Unknown,
 }
 
+impl Severity {
+    /// The name used in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Severity::Hard => "hard",
+            Severity::Soft => "soft",
+            Severity::Undetermined => "undetermined",
+        }
+    }
+}
+
+impl BounceReason {
+    /// The name used in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BounceReason::UnknownRecipient => "unknown_recipient",
+            BounceReason::MailboxFull => "mailbox_full",
+            BounceReason::MessageTooLarge => "message_too_large",
+            BounceReason::ContentRejected => "content_rejected",
+            BounceReason::PolicyAuthentication => "policy_authentication",
+            BounceReason::Reputation => "reputation",
+            BounceReason::RateLimited => "rate_limited",
+            BounceReason::Greylisted => "greylisted",
+            BounceReason::DnsFailure => "dns_failure",
+            BounceReason::ConnectionFailure => "connection_failure",
+            BounceReason::TlsFailure => "tls_failure",
+            BounceReason::Expired => "expired",
+            BounceReason::Unknown => "unknown",
+        }
+    }
+}
+
 /// The class of a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BounceClass {
@@ -897,6 +929,30 @@ mod tests {
                 r.needle,
                 r.example
             );
+        }
+    }
+
+    #[test]
+    fn names_match_the_json_names() {
+        for r in [
+            UnknownRecipient,
+            MailboxFull,
+            MessageTooLarge,
+            ContentRejected,
+            PolicyAuthentication,
+            Reputation,
+            RateLimited,
+            Greylisted,
+            DnsFailure,
+            ConnectionFailure,
+            TlsFailure,
+            Expired,
+            Unknown,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        for s in [Hard, Soft, Undetermined] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }
 }
