@@ -29,6 +29,9 @@ pub struct ParseArgs {
     /// Header that carries the application's message tag (repeatable). Default: X-Relaywatch-Tag.
     #[arg(long = "tag-header", value_name = "NAME")]
     pub tag_headers: Vec<String>,
+    /// Prefix of the syslog names your Postfix instances log under (repeatable). Default: postfix.
+    #[arg(long = "syslog-name", value_name = "PREFIX")]
+    pub syslog_names: Vec<String>,
     /// Unix time that year-less syslog stamps are placed relative to. Default: each file's modification time
     /// (now for standard input).
     #[arg(long, value_name = "UNIX_SECONDS")]
@@ -123,11 +126,15 @@ pub fn run(args: ParseArgs) -> Result<()> {
             Some(t) => t,
             None => reference_time(path)?,
         };
-        let parser = Parser::new(ParserConfig {
+        let mut config = ParserConfig {
             tag_headers: tag_headers.clone(),
             reference_unix: reference,
             ..Default::default()
-        });
+        };
+        if !args.syslog_names.is_empty() {
+            config.syslog_names.clone_from(&args.syslog_names);
+        }
+        let parser = Parser::new(config);
         let reader = open(path)?;
         process(
             reader,

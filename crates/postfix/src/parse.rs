@@ -28,6 +28,8 @@ pub struct ParserConfig {
     pub rfc3164_offset_minutes: i16,
     /// How far after the reference time a year-less stamp may lie and still be this year (clock skew, zones).
     pub future_slack_secs: i64,
+    /// Prefixes of the `syslog_name`s Postfix instances log under (`postfix` covers `postfix-out`, `postfix-in`).
+    pub syslog_names: Vec<String>,
 }
 
 impl Default for ParserConfig {
@@ -37,11 +39,13 @@ impl Default for ParserConfig {
             reference_unix: 0,
             rfc3164_offset_minutes: 0,
             future_slack_secs: 86_400,
+            syslog_names: vec!["postfix".to_string()],
         }
     }
 }
 
-/// Turns log lines into events. Cheap to build; `parse_line` takes `&self`, so one parser serves any number of lines.
+/// Turns log lines into events. Cheap to build; `parse_line` takes `&self`, so one parser serves any number of lines
+/// (on one thread: it remembers the last day it saw, to skip calendar arithmetic).
 #[derive(Debug, Clone)]
 pub struct Parser {
     config: ParserConfig,
@@ -84,7 +88,14 @@ impl Parser {
     pub fn parse_line<'a>(&self, line: &'a [u8]) -> Event<'a> {
         let line = trim_newline(line);
         match self.parse_header(line) {
-            Some((header, msg)) => self.parse_message(header, msg),
+            Some((header, msg)) => {
+                let mut event = self.parse_message(header, msg);
+                // An unknown line is reported whole, header included.
+                if let EventKind::Unknown { raw } = &mut event.kind {
+                    *raw = Text(line);
+                }
+                event
+            }
             None => Event {
                 header: None,
                 queue_id: None,
@@ -98,7 +109,11 @@ impl Parser {
     pub fn parse_message<'a>(&self, header: Header<'a>, msg: &'a [u8]) -> Event<'a> {
         // Policy servers and filters (policy-spf, postfwd) often log under Postfix's syslog name; they are not Postfix.
         let p = header.program;
-        let is_postfix = p.instance.0.starts_with(b"postfix")
+        let is_postfix = self
+            .config
+            .syslog_names
+            .iter()
+            .any(|n| p.instance.0.starts_with(n.as_bytes()))
             && p.daemon.0 != p.name.0
             && is_postfix_daemon(p.daemon.0);
         if !is_postfix {
@@ -1273,5 +1288,29 @@ mod tests {
             r#"<22>1 2026-11-28T22:44:42Z mail postfix/qmgr 19052 - [meta x="]"] B7438B6323: removed"#,
         );
         assert_eq!(e.kind, EventKind::Removed);
+    }
+
+    #[test]
+    fn custom_syslog_names_and_whole_unknown_lines() {
+        let line = b"Nov 28 22:44:42 mail mta-out/smtp[1]: 4A1B2C3D4E: to=<a@example.net>, relay=none, delay=0, delays=0/0/0/0, dsn=5.0.0, status=bounced (x)";
+        assert!(matches!(
+            p(std::str::from_utf8(line).unwrap()).kind,
+            EventKind::NotPostfix { .. }
+        ));
+        let parser = Parser::new(ParserConfig {
+            syslog_names: vec!["postfix".into(), "mta".into()],
+            ..Default::default()
+        });
+        assert!(matches!(
+            parser.parse_line(line).kind,
+            EventKind::Delivery(_)
+        ));
+        let e = p("Nov 28 22:44:42 mail postfix/smtpd[1]: something new in Postfix 9");
+        assert_eq!(
+            e.kind,
+            EventKind::Unknown {
+                raw: Text(b"Nov 28 22:44:42 mail postfix/smtpd[1]: something new in Postfix 9")
+            }
+        );
     }
 }
