@@ -7,8 +7,8 @@
 use relaywatch_api::settings::Secret;
 use relaywatch_api::{Application, Settings};
 use relaywatch_domain::{Scope, ScopeSet, TenantId};
-use relaywatch_store::api_keys::NewKey;
 use relaywatch_store::Store;
+use relaywatch_store::api_keys::NewKey;
 use reqwest::{Method, Response};
 use serde_json::Value;
 
@@ -27,10 +27,15 @@ pub struct TestDatabase {
 impl TestDatabase {
     pub async fn create() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        match std::env::var("RELAYWATCH_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        match std::env::var("RELAYWATCH_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
             Some(admin_url) => {
                 let name = format!("rw_test_{}", uuid::Uuid::now_v7().simple());
-                let admin = Store::connect(&admin_url).await.expect("connect to RELAYWATCH_TEST_DATABASE_URL");
+                let admin = Store::connect(&admin_url)
+                    .await
+                    .expect("connect to RELAYWATCH_TEST_DATABASE_URL");
                 use relaywatch_store::sea_orm::ConnectionTrait;
                 admin
                     .connection()
@@ -38,18 +43,34 @@ impl TestDatabase {
                     .await
                     .expect("create test database");
                 admin.connection().clone().close().await.ok();
-                let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-                Self { url: format!("{base}/{name}"), backend: "postgres", _dir: dir }
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&admin_url);
+                Self {
+                    url: format!("{base}/{name}"),
+                    backend: "postgres",
+                    _dir: dir,
+                }
             }
             None => {
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("relaywatch.db").display());
-                Self { url, backend: "sqlite", _dir: dir }
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("relaywatch.db").display()
+                );
+                Self {
+                    url,
+                    backend: "sqlite",
+                    _dir: dir,
+                }
             }
         }
     }
 
     pub async fn store(&self) -> Store {
-        let store = Store::connect(&self.url).await.expect("connect to test database");
+        let store = Store::connect(&self.url)
+            .await
+            .expect("connect to test database");
         store.migrate().await.expect("migrate test database");
         store
     }
@@ -85,13 +106,18 @@ pub async fn spawn_app() -> TestApp {
         max_body_bytes: TEST_MAX_BODY_BYTES,
         ..Settings::default()
     };
-    let app = Application::build_with_store(settings, store.clone()).await.expect("build application");
+    let app = Application::build_with_store(settings, store.clone())
+        .await
+        .expect("build application");
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         store,
         db,
         admin_key: first.api_key,
@@ -123,11 +149,20 @@ pub struct Reply {
 impl Reply {
     async fn read(res: Response) -> Self {
         let status = res.status().as_u16();
-        let content_type =
-            res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let text = res.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self { status, content_type, body, text }
+        Self {
+            status,
+            content_type,
+            body,
+            text,
+        }
     }
 
     /// The problem `code` of an error reply; asserts the body is problem+json.
@@ -143,7 +178,10 @@ impl Reply {
     }
 
     pub fn id(&self) -> String {
-        self.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", self.text)).to_string()
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", self.text))
+            .to_string()
     }
 }
 
@@ -152,7 +190,13 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -172,7 +216,8 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.call(Method::PATCH, path, Some(token), Some(body)).await
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
@@ -180,7 +225,13 @@ impl TestApp {
     }
 
     /// Sends a raw body with a given content type.
-    pub async fn post_raw(&self, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> Reply {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
         let res = self
             .client
             .post(self.url(path))
@@ -195,7 +246,11 @@ impl TestApp {
 
     /// A second tenant with an all-scopes admin key (not an installation admin).
     pub async fn other_tenant(&self, name: &str) -> (TenantId, String) {
-        let created = self.store.create_tenant_with_admin_key(name, &[], &[]).await.expect("create tenant");
+        let created = self
+            .store
+            .create_tenant_with_admin_key(name, &[], &[])
+            .await
+            .expect("create tenant");
         (TenantId(created.tenant.id), created.plaintext_key)
     }
 
@@ -208,13 +263,22 @@ impl TestApp {
             expires_at: None,
             created_by_user: None,
         };
-        self.store.issue_api_key(self.tenant_id, new).await.expect("issue key").1
+        self.store
+            .issue_api_key(self.tenant_id, new)
+            .await
+            .expect("issue key")
+            .1
     }
 
     /// Logs in and returns the access token.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let r = self
-            .call(Method::POST, "/v1/auth/login", None, Some(serde_json::json!({"email": email, "password": password})))
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(serde_json::json!({"email": email, "password": password})),
+            )
             .await;
         assert_eq!(r.status, 200, "login failed: {}", r.text);
         r.body["access_token"].as_str().unwrap().to_string()

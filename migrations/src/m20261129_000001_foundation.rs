@@ -18,7 +18,12 @@ fn tenant_fk(table: &'static str) -> ForeignKeyCreateStatement {
         .to_owned()
 }
 
-fn index(table: &'static str, name: &str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
+fn index(
+    table: &'static str,
+    name: &str,
+    cols: &[&'static str],
+    unique: bool,
+) -> IndexCreateStatement {
     let mut idx = Index::create();
     idx.name(format!("ix_{table}_{name}")).table(table);
     for c in cols {
@@ -63,8 +68,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         // Login is by email alone, so an address identifies one user across the installation.
-        manager.create_index(index("users", "email", &["email"], true)).await?;
-        manager.create_index(index("users", "tenant", &["tenant_id", "id"], false)).await?;
+        manager
+            .create_index(index("users", "email", &["email"], true))
+            .await?;
+        manager
+            .create_index(index("users", "tenant", &["tenant_id", "id"], false))
+            .await?;
 
         manager
             .create_table(
@@ -88,8 +97,12 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager.create_index(index("api_keys", "hash", &["key_hash"], true)).await?;
-        manager.create_index(index("api_keys", "tenant", &["tenant_id", "id"], false)).await?;
+        manager
+            .create_index(index("api_keys", "hash", &["key_hash"], true))
+            .await?;
+        manager
+            .create_index(index("api_keys", "tenant", &["tenant_id", "id"], false))
+            .await?;
 
         manager
             .create_table(
@@ -106,7 +119,9 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager.create_index(index("agents", "host", &["tenant_id", "host_name"], true)).await?;
+        manager
+            .create_index(index("agents", "host", &["tenant_id", "host_name"], true))
+            .await?;
 
         manager
             .create_table(
@@ -124,10 +139,17 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("sending_domains", "domain", &["tenant_id", "domain"], true))
+            .create_index(index(
+                "sending_domains",
+                "domain",
+                &["tenant_id", "domain"],
+                true,
+            ))
             .await?;
         // Routing of shared-host mail looks a sender domain up across tenants.
-        manager.create_index(index("sending_domains", "lookup", &["domain"], false)).await?;
+        manager
+            .create_index(index("sending_domains", "lookup", &["domain"], false))
+            .await?;
 
         manager
             .create_table(
@@ -144,14 +166,28 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("sending_ips", "network", &["tenant_id", "network"], true))
+            .create_index(index(
+                "sending_ips",
+                "network",
+                &["tenant_id", "network"],
+                true,
+            ))
             .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["sending_ips", "sending_domains", "agents", "api_keys", "users", "tenants"] {
-            manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
+        for table in [
+            "sending_ips",
+            "sending_domains",
+            "agents",
+            "api_keys",
+            "users",
+            "tenants",
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -1,9 +1,9 @@
 //! Tenant isolation, driven by a table of every tenant-scoped endpoint. A test compares the table with the OpenAPI
 //! document, so a new endpoint that is not in the table fails the suite until someone decides how to test it.
 
-use relaywatch_tests::{spawn_app, TestApp};
+use relaywatch_tests::{TestApp, spawn_app};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 
 /// Endpoints that address one object of a tenant: (method, path, body). `{id}` is replaced by tenant A's object of
@@ -15,34 +15,73 @@ fn object_endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::GET, "/v1/users/{id}", None),
         (Method::DELETE, "/v1/users/{id}", None),
         (Method::GET, "/v1/sending-domains/{id}", None),
-        (Method::PATCH, "/v1/sending-domains/{id}", Some(json!({"dkim_selectors": ["stolen"]}))),
+        (
+            Method::PATCH,
+            "/v1/sending-domains/{id}",
+            Some(json!({"dkim_selectors": ["stolen"]})),
+        ),
         (Method::DELETE, "/v1/sending-domains/{id}", None),
         (Method::GET, "/v1/sending-ips/{id}", None),
-        (Method::PATCH, "/v1/sending-ips/{id}", Some(json!({"description": "stolen"}))),
+        (
+            Method::PATCH,
+            "/v1/sending-ips/{id}",
+            Some(json!({"description": "stolen"})),
+        ),
         (Method::DELETE, "/v1/sending-ips/{id}", None),
     ]
 }
 
 /// Listings of a tenant's objects.
-const LISTINGS: &[&str] = &["/v1/api-keys", "/v1/users", "/v1/sending-domains", "/v1/sending-ips"];
+const LISTINGS: &[&str] = &[
+    "/v1/api-keys",
+    "/v1/users",
+    "/v1/sending-domains",
+    "/v1/sending-ips",
+];
 
 /// Paths that are not tenant-scoped objects: health, login, identity, and installation administration (guarded by
 /// `installation_admin_required`, tested in auth.rs and tenants.rs).
 fn not_tenant_scoped(path: &str) -> bool {
-    !path.starts_with("/v1/") || path.starts_with("/v1/tenants") || path == "/v1/me" || path == "/v1/auth/login"
+    !path.starts_with("/v1/")
+        || path.starts_with("/v1/tenants")
+        || path == "/v1/me"
+        || path == "/v1/auth/login"
 }
 
 /// Creates one object of every resource in tenant A and returns their ids by resource segment.
 async fn objects_of_tenant_a(app: &TestApp) -> HashMap<&'static str, String> {
     let k = &app.admin_key;
     let mut ids = HashMap::new();
-    ids.insert("api-keys", app.post("/v1/api-keys", k, json!({"name": "a", "scopes": ["read"]})).await.id());
+    ids.insert(
+        "api-keys",
+        app.post("/v1/api-keys", k, json!({"name": "a", "scopes": ["read"]}))
+            .await
+            .id(),
+    );
     ids.insert(
         "users",
         app.post("/v1/users", k, json!({"email": "a@example.com", "password": "correct horse battery", "role": "viewer"})).await.id(),
     );
-    ids.insert("sending-domains", app.post("/v1/sending-domains", k, json!({"domain": "a.example", "dkim_selectors": ["s1"]})).await.id());
-    ids.insert("sending-ips", app.post("/v1/sending-ips", k, json!({"network": "192.0.2.1", "description": "a"})).await.id());
+    ids.insert(
+        "sending-domains",
+        app.post(
+            "/v1/sending-domains",
+            k,
+            json!({"domain": "a.example", "dkim_selectors": ["s1"]}),
+        )
+        .await
+        .id(),
+    );
+    ids.insert(
+        "sending-ips",
+        app.post(
+            "/v1/sending-ips",
+            k,
+            json!({"network": "192.0.2.1", "description": "a"}),
+        )
+        .await
+        .id(),
+    );
     ids
 }
 
@@ -53,26 +92,60 @@ async fn another_tenants_key_can_neither_read_nor_change_objects() {
     let (_, key_b) = app.other_tenant("tenant b").await;
 
     for (method, template, body) in object_endpoints() {
-        let resource = template.trim_start_matches("/v1/").split('/').next().unwrap();
+        let resource = template
+            .trim_start_matches("/v1/")
+            .split('/')
+            .next()
+            .unwrap();
         let path = template.replace("{id}", &ids[resource]);
         let r = app.call(method.clone(), &path, Some(&key_b), body).await;
-        assert_eq!(r.status, 404, "{method} {template} with tenant B's key: {}", r.text);
+        assert_eq!(
+            r.status, 404,
+            "{method} {template} with tenant B's key: {}",
+            r.text
+        );
         assert_eq!(r.code(), "not_found");
     }
     for listing in LISTINGS {
         let r = app.get(listing, &key_b).await;
         assert_eq!(r.status, 200);
         for id in ids.values() {
-            assert!(!r.text.contains(id.as_str()), "{listing} of tenant B shows tenant A's {id}");
+            assert!(
+                !r.text.contains(id.as_str()),
+                "{listing} of tenant B shows tenant A's {id}"
+            );
         }
     }
 
     // Tenant A's objects are untouched.
     let k = &app.admin_key;
-    assert!(app.get(&format!("/v1/api-keys/{}", ids["api-keys"]), k).await.body["revoked_at"].is_null());
-    assert_eq!(app.get(&format!("/v1/users/{}", ids["users"]), k).await.status, 200);
-    assert_eq!(app.get(&format!("/v1/sending-domains/{}", ids["sending-domains"]), k).await.body["dkim_selectors"], json!(["s1"]));
-    assert_eq!(app.get(&format!("/v1/sending-ips/{}", ids["sending-ips"]), k).await.body["description"], "a");
+    assert!(
+        app.get(&format!("/v1/api-keys/{}", ids["api-keys"]), k)
+            .await
+            .body["revoked_at"]
+            .is_null()
+    );
+    assert_eq!(
+        app.get(&format!("/v1/users/{}", ids["users"]), k)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.get(
+            &format!("/v1/sending-domains/{}", ids["sending-domains"]),
+            k
+        )
+        .await
+        .body["dkim_selectors"],
+        json!(["s1"])
+    );
+    assert_eq!(
+        app.get(&format!("/v1/sending-ips/{}", ids["sending-ips"]), k)
+            .await
+            .body["description"],
+        "a"
+    );
 }
 
 #[tokio::test]
@@ -80,21 +153,43 @@ async fn a_user_token_of_another_tenant_is_isolated_too() {
     let app = spawn_app().await;
     let ids = objects_of_tenant_a(&app).await;
     let (_, key_b) = app.other_tenant("tenant b").await;
-    let r = app.post("/v1/users", &key_b, json!({"email": "b@example.com", "password": "correct horse battery", "role": "admin"})).await;
+    let r = app
+        .post(
+            "/v1/users",
+            &key_b,
+            json!({"email": "b@example.com", "password": "correct horse battery", "role": "admin"}),
+        )
+        .await;
     assert_eq!(r.status, 201);
     let token_b = app.login("b@example.com", "correct horse battery").await;
     for (method, template, body) in object_endpoints() {
-        let resource = template.trim_start_matches("/v1/").split('/').next().unwrap();
-        let r = app.call(method.clone(), &template.replace("{id}", &ids[resource]), Some(&token_b), body).await;
-        assert_eq!(r.status, 404, "{method} {template} with tenant B's user token");
+        let resource = template
+            .trim_start_matches("/v1/")
+            .split('/')
+            .next()
+            .unwrap();
+        let r = app
+            .call(
+                method.clone(),
+                &template.replace("{id}", &ids[resource]),
+                Some(&token_b),
+                body,
+            )
+            .await;
+        assert_eq!(
+            r.status, 404,
+            "{method} {template} with tenant B's user token"
+        );
     }
 }
 
 #[test]
 fn every_tenant_scoped_endpoint_is_in_the_isolation_table() {
     let spec = serde_json::to_value(relaywatch_api::openapi::document()).unwrap();
-    let table: BTreeSet<(String, String)> =
-        object_endpoints().into_iter().map(|(m, p, _)| (m.as_str().to_string(), p.to_string())).collect();
+    let table: BTreeSet<(String, String)> = object_endpoints()
+        .into_iter()
+        .map(|(m, p, _)| (m.as_str().to_string(), p.to_string()))
+        .collect();
     for (path, item) in spec["paths"].as_object().unwrap() {
         if not_tenant_scoped(path) {
             continue;
@@ -107,7 +202,10 @@ fn every_tenant_scoped_endpoint_is_in_the_isolation_table() {
                     "{method} {path} is tenant-scoped but missing from the isolation table in tests/api/isolation.rs"
                 );
             } else if method == "GET" {
-                assert!(LISTINGS.contains(&path.as_str()), "GET {path} is a listing missing from LISTINGS");
+                assert!(
+                    LISTINGS.contains(&path.as_str()),
+                    "GET {path} is a listing missing from LISTINGS"
+                );
             }
         }
     }

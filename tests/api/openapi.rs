@@ -10,7 +10,15 @@ fn checked_in() -> Value {
 #[tokio::test]
 async fn served_spec_matches_the_checked_in_file() {
     let app = spawn_app().await;
-    let served: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let served: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(
         served == checked_in(),
         "openapi/openapi.json is out of date: run `cargo run -p relaywatch-cli -- openapi > openapi/openapi.json`"
@@ -27,20 +35,38 @@ fn every_operation_documents_its_errors_and_security() {
     for (path, item) in json["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
-            assert!(responses.keys().any(|s| s.starts_with('2')), "{method} {path} has no success response");
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path} has no success response"
+            );
             if public.contains(&path.as_str()) {
                 continue;
             }
-            assert!(op["security"].is_array(), "{method} {path} declares no security");
+            assert!(
+                op["security"].is_array(),
+                "{method} {path} declares no security"
+            );
             for status in ["401", "403"] {
-                assert!(responses.contains_key(status), "{method} {path} does not document {status}");
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} does not document {status}"
+                );
             }
             if path.contains("{id}") {
-                assert!(responses.contains_key("404"), "{method} {path} does not document 404");
+                assert!(
+                    responses.contains_key("404"),
+                    "{method} {path} does not document 404"
+                );
             }
             if ["post", "patch"].contains(&method.as_str()) {
-                assert!(responses.contains_key("422"), "{method} {path} does not document 422");
-                assert!(op["requestBody"].is_object(), "{method} {path} has no request body schema");
+                assert!(
+                    responses.contains_key("422"),
+                    "{method} {path} does not document 422"
+                );
+                assert!(
+                    op["requestBody"].is_object(),
+                    "{method} {path} has no request body schema"
+                );
             }
         }
     }

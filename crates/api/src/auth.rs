@@ -9,7 +9,7 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpRequest, web};
 use futures::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use relaywatch_domain::{ApiKeyId, Role, Scope, ScopeSet, TenantId, UserId};
@@ -51,7 +51,12 @@ impl JwtKeys {
         self.ttl_seconds
     }
 
-    pub fn issue(&self, user: UserId, tenant: TenantId, role: Role) -> anyhow::Result<(String, i64)> {
+    pub fn issue(
+        &self,
+        user: UserId,
+        tenant: TenantId,
+        role: Role,
+    ) -> anyhow::Result<(String, i64)> {
         let iat = chrono::Utc::now().timestamp();
         let exp = iat + self.ttl_seconds as i64;
         let claims = Claims {
@@ -63,7 +68,10 @@ impl JwtKeys {
             iat,
             exp,
         };
-        Ok((jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?, exp))
+        Ok((
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?,
+            exp,
+        ))
     }
 
     /// Verifies signature, algorithm (HS256 only: `alg: none` and algorithm confusion are refused), issuer, audience
@@ -73,14 +81,15 @@ impl JwtKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|d| d.claims).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    ApiError::new(ErrorCode::TokenExpired, "the token has expired; log in again")
-                }
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::new(
+                    ErrorCode::TokenExpired,
+                    "the token has expired; log in again",
+                ),
                 _ => ApiError::new(ErrorCode::InvalidToken, "the token could not be verified"),
-            }
-        })
+            })
     }
 }
 
@@ -108,7 +117,10 @@ fn require(principal: &Principal, scope: Scope) -> Result<(), ApiError> {
     if principal.scopes.contains(scope) {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorCode::InsufficientScope, format!("this operation needs the `{scope}` scope")))
+        Err(ApiError::new(
+            ErrorCode::InsufficientScope,
+            format!("this operation needs the `{scope}` scope"),
+        ))
     }
 }
 
@@ -144,7 +156,10 @@ impl Policy for InstallationAdmin {
         if p.installation_admin {
             Ok(())
         } else {
-            Err(ApiError::new(ErrorCode::InstallationAdminRequired, "only installation administrators may manage tenants"))
+            Err(ApiError::new(
+                ErrorCode::InstallationAdminRequired,
+                "only installation administrators may manage tenants",
+            ))
         }
     }
 }
@@ -174,31 +189,57 @@ impl<P: Policy + 'static> FromRequest for Auth<P> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req.headers().get(actix_web::http::header::AUTHORIZATION).map(|h| h.to_str().map(str::to_owned));
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .map(|h| h.to_str().map(str::to_owned));
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = match header {
-                None => return Err(ApiError::new(ErrorCode::MissingCredentials, "send Authorization: Bearer <token or API key>").into()),
-                Some(Err(_)) => return Err(ApiError::new(ErrorCode::InvalidToken, "the Authorization header is not readable text").into()),
+                None => {
+                    return Err(ApiError::new(
+                        ErrorCode::MissingCredentials,
+                        "send Authorization: Bearer <token or API key>",
+                    )
+                    .into());
+                }
+                Some(Err(_)) => {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidToken,
+                        "the Authorization header is not readable text",
+                    )
+                    .into());
+                }
                 Some(Ok(h)) => h,
             };
-            let Some(token) = token.strip_prefix("Bearer ").or_else(|| token.strip_prefix("bearer ")) else {
-                return Err(ApiError::new(ErrorCode::MissingCredentials, "use the Bearer scheme: Authorization: Bearer <token>").into());
+            let Some(token) = token
+                .strip_prefix("Bearer ")
+                .or_else(|| token.strip_prefix("bearer "))
+            else {
+                return Err(ApiError::new(
+                    ErrorCode::MissingCredentials,
+                    "use the Bearer scheme: Authorization: Bearer <token>",
+                )
+                .into());
             };
             let principal = authenticate(&state, token.trim()).await?;
             P::check(&principal)?;
-            Ok(Auth { principal, _policy: PhantomData })
+            Ok(Auth {
+                principal,
+                _policy: PhantomData,
+            })
         })
     }
 }
 
 async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     if token.starts_with(relaywatch_store::secrets::API_KEY_PREFIX) {
-        let key = state
-            .store
-            .verify_api_key(token)
-            .await?
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey, "the API key is unknown, revoked or expired"))?;
+        let key = state.store.verify_api_key(token).await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidApiKey,
+                "the API key is unknown, revoked or expired",
+            )
+        })?;
         return Ok(Principal {
             tenant: key.tenant,
             scopes: key.scopes,
@@ -211,7 +252,12 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiErr
     let user_id: UserId = claims.sub.parse().map_err(|_| invalid())?;
     let tenant: TenantId = claims.tid.parse().map_err(|_| invalid())?;
     // The token is short-lived, but a deleted or disabled user loses access at once.
-    let user = state.store.find_user(tenant, user_id).await?.filter(|u| u.disabled_at.is_none()).ok_or_else(invalid)?;
+    let user = state
+        .store
+        .find_user(tenant, user_id)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or_else(invalid)?;
     let role: Role = user.role.parse().map_err(|_| invalid())?;
     Ok(Principal {
         tenant,

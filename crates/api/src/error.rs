@@ -36,28 +36,82 @@ impl ErrorCode {
     pub fn meta(self) -> (StatusCode, &'static str, &'static str) {
         use ErrorCode::*;
         match self {
-            MissingCredentials => (StatusCode::UNAUTHORIZED, "missing_credentials", "Authentication required"),
-            InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token", "The bearer token is invalid"),
-            TokenExpired => (StatusCode::UNAUTHORIZED, "token_expired", "The bearer token has expired"),
-            InvalidApiKey => (StatusCode::UNAUTHORIZED, "invalid_api_key", "The API key is unknown, revoked or expired"),
-            InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Wrong email or password"),
-            InsufficientScope => (StatusCode::FORBIDDEN, "insufficient_scope", "The credentials lack a required scope"),
-            InstallationAdminRequired => {
-                (StatusCode::FORBIDDEN, "installation_admin_required", "Only installation administrators may do this")
-            }
+            MissingCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "missing_credentials",
+                "Authentication required",
+            ),
+            InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "The bearer token is invalid",
+            ),
+            TokenExpired => (
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "The bearer token has expired",
+            ),
+            InvalidApiKey => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_api_key",
+                "The API key is unknown, revoked or expired",
+            ),
+            InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Wrong email or password",
+            ),
+            InsufficientScope => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "The credentials lack a required scope",
+            ),
+            InstallationAdminRequired => (
+                StatusCode::FORBIDDEN,
+                "installation_admin_required",
+                "Only installation administrators may do this",
+            ),
             NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
-            AlreadyExists => (StatusCode::CONFLICT, "already_exists", "The object already exists"),
-            ValidationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "The request body is invalid"),
-            MalformedBody => (StatusCode::BAD_REQUEST, "malformed_body", "The request body is not well-formed JSON"),
-            UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The request body must be application/json")
-            }
-            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large"),
-            InvalidQuery => (StatusCode::BAD_REQUEST, "invalid_query", "The query string is invalid"),
-            DatabaseUnavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "The database is unavailable or not migrated")
-            }
-            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            AlreadyExists => (
+                StatusCode::CONFLICT,
+                "already_exists",
+                "The object already exists",
+            ),
+            ValidationFailed => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "The request body is invalid",
+            ),
+            MalformedBody => (
+                StatusCode::BAD_REQUEST,
+                "malformed_body",
+                "The request body is not well-formed JSON",
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "The request body must be application/json",
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is too large",
+            ),
+            InvalidQuery => (
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "The query string is invalid",
+            ),
+            DatabaseUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "The database is unavailable or not migrated",
+            ),
+            Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
         }
     }
 
@@ -100,7 +154,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: Vec::new() }
+        Self {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -121,7 +179,10 @@ impl ApiError {
     pub fn internal(err: impl fmt::Display) -> Self {
         // The cause is logged once here, at the boundary; the client gets no internals.
         tracing::error!(error = %err, "request failed");
-        Self::new(ErrorCode::Internal, "an internal error occurred; it has been logged")
+        Self::new(
+            ErrorCode::Internal,
+            "an internal error occurred; it has been logged",
+        )
     }
 
     pub fn problem(&self) -> Problem {
@@ -153,14 +214,17 @@ impl ResponseError for ApiError {
         if self.status_code() == StatusCode::UNAUTHORIZED {
             res.insert_header(("WWW-Authenticate", "Bearer realm=\"relaywatch\""));
         }
-        res.content_type("application/problem+json").json(self.problem())
+        res.content_type("application/problem+json")
+            .json(self.problem())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Conflict(what) => ApiError::new(ErrorCode::AlreadyExists, format!("{what} already exists")),
+            StoreError::Conflict(what) => {
+                ApiError::new(ErrorCode::AlreadyExists, format!("{what} already exists"))
+            }
             other => ApiError::internal(other),
         }
     }
@@ -171,8 +235,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// Error handlers for actix's extractors, so malformed input gets the same problem documents as everything else.
 pub mod extractors {
     use super::*;
-    use actix_web::error::{PathError, QueryPayloadError};
     use actix_web::HttpRequest;
+    use actix_web::error::{PathError, QueryPayloadError};
 
     pub fn query(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
         ApiError::new(ErrorCode::InvalidQuery, err.to_string()).into()
@@ -192,9 +256,22 @@ mod tests {
     fn codes_are_unique_and_statuses_are_errors() {
         use ErrorCode::*;
         let all = [
-            MissingCredentials, InvalidToken, TokenExpired, InvalidApiKey, InvalidCredentials, InsufficientScope,
-            InstallationAdminRequired, NotFound, AlreadyExists, ValidationFailed, MalformedBody, UnsupportedMediaType,
-            PayloadTooLarge, InvalidQuery, DatabaseUnavailable, Internal,
+            MissingCredentials,
+            InvalidToken,
+            TokenExpired,
+            InvalidApiKey,
+            InvalidCredentials,
+            InsufficientScope,
+            InstallationAdminRequired,
+            NotFound,
+            AlreadyExists,
+            ValidationFailed,
+            MalformedBody,
+            UnsupportedMediaType,
+            PayloadTooLarge,
+            InvalidQuery,
+            DatabaseUnavailable,
+            Internal,
         ];
         let mut codes: Vec<_> = all.iter().map(|c| c.as_str()).collect();
         codes.sort_unstable();

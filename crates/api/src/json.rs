@@ -9,9 +9,9 @@ use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::web::BytesMut;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use futures::future::LocalBoxFuture;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures::StreamExt;
+use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 pub struct ValidJson<T>(pub T);
@@ -41,7 +41,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<web::Data<AppState>>().map(|s| s.settings.max_body_bytes).unwrap_or(256 * 1024);
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.settings.max_body_bytes)
+            .unwrap_or(256 * 1024);
         let json = is_json(req);
         let declared = req
             .headers()
@@ -51,15 +54,29 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
         let mut payload = payload.take();
         Box::pin(async move {
             if !json {
-                return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as Content-Type: application/json").into());
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    "send the body as Content-Type: application/json",
+                )
+                .into());
             }
-            let too_large = || ApiError::new(ErrorCode::PayloadTooLarge, format!("the body exceeds the limit of {limit} bytes"));
+            let too_large = || {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the body exceeds the limit of {limit} bytes"),
+                )
+            };
             if declared.is_some_and(|n| n > limit) {
                 return Err(too_large().into());
             }
             let mut body = BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::MalformedBody, format!("the body could not be read: {e}")))?;
+                let chunk = chunk.map_err(|e| {
+                    ApiError::new(
+                        ErrorCode::MalformedBody,
+                        format!("the body could not be read: {e}"),
+                    )
+                })?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large().into());
                 }
@@ -72,7 +89,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
 
 /// serde reports missing and unknown fields at the enclosing object; the message names the field itself.
 fn named_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("missing field `").or_else(|| message.strip_prefix("unknown field `"))?;
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
     rest.split('`').next()
 }
 
@@ -84,14 +103,30 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         if inner.is_data() {
             let message = inner.to_string();
-            let field = if path == "." { named_field(&message).unwrap_or("body").to_string() } else { path };
-            ApiError { code: ErrorCode::ValidationFailed, detail: format!("{field}: {message}"), errors: vec![FieldError { field, message }] }
+            let field = if path == "." {
+                named_field(&message).unwrap_or("body").to_string()
+            } else {
+                path
+            };
+            ApiError {
+                code: ErrorCode::ValidationFailed,
+                detail: format!("{field}: {message}"),
+                errors: vec![FieldError { field, message }],
+            }
         } else {
-            ApiError::new(ErrorCode::MalformedBody, format!("the body is not valid JSON: {inner}"))
+            ApiError::new(
+                ErrorCode::MalformedBody,
+                format!("the body is not valid JSON: {inner}"),
+            )
         }
     })?;
     // Trailing bytes after the value are a malformed body too.
-    de.end().map_err(|e| ApiError::new(ErrorCode::MalformedBody, format!("the body is not valid JSON: {e}")))?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedBody,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
     Ok(value)
 }
 

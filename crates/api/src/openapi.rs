@@ -37,7 +37,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key (`rw_...`) or a user token from `POST /v1/auth/login`"))
+                    .description(Some(
+                        "An API key (`rw_...`) or a user token from `POST /v1/auth/login`",
+                    ))
                     .build(),
             ),
         );

@@ -67,22 +67,36 @@ impl Default for Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid: {message}")]
     File { path: PathBuf, message: String },
     #[error("environment variable {name}={value:?} is not valid: {message}")]
-    Env { name: &'static str, value: String, message: String },
+    Env {
+        name: &'static str,
+        value: String,
+        message: String,
+    },
 }
 
 impl Settings {
     /// File layer (if a path is given) then environment layer. `env` is `std::env::var` in production and a map in tests.
-    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
         let mut s = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| SettingsError::Read { path: path.to_path_buf(), source })?;
-                toml::from_str(&text)
-                    .map_err(|e| SettingsError::File { path: path.to_path_buf(), message: e.to_string() })?
+                let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| SettingsError::File {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
             }
             None => Settings::default(),
         };
@@ -91,11 +105,18 @@ impl Settings {
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), SettingsError> {
-        fn parse<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, SettingsError>
+        fn parse<T: std::str::FromStr>(
+            name: &'static str,
+            value: String,
+        ) -> Result<T, SettingsError>
         where
             T::Err: fmt::Display,
         {
-            value.parse().map_err(|e: T::Err| SettingsError::Env { name, message: e.to_string(), value })
+            value.parse().map_err(|e: T::Err| SettingsError::Env {
+                name,
+                message: e.to_string(),
+                value,
+            })
         }
         if let Some(v) = env("RELAYWATCH_LISTEN") {
             self.listen = parse("RELAYWATCH_LISTEN", v)?;
@@ -128,7 +149,10 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().to_string(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("relaywatch.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("relaywatch.db").display()
+            ),
         }
     }
 
@@ -172,7 +196,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -181,8 +208,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rw-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("relaywatch.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ntoken_ttl_seconds = 60\n").unwrap();
-        let s = Settings::load(Some(&file), env_of(&[("RELAYWATCH_LISTEN", "127.0.0.1:9100")])).unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ntoken_ttl_seconds = 60\n",
+        )
+        .unwrap();
+        let s = Settings::load(
+            Some(&file),
+            env_of(&[("RELAYWATCH_LISTEN", "127.0.0.1:9100")]),
+        )
+        .unwrap();
         assert_eq!(s.listen.port(), 9100);
         assert_eq!(s.token_ttl_seconds, 60);
         assert!(s.database_url().starts_with("sqlite://"));
@@ -190,8 +225,12 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_source() {
-        let err = Settings::load(None, env_of(&[("RELAYWATCH_TOKEN_TTL_SECONDS", "soon")])).unwrap_err();
-        assert!(err.to_string().contains("RELAYWATCH_TOKEN_TTL_SECONDS"), "{err}");
+        let err =
+            Settings::load(None, env_of(&[("RELAYWATCH_TOKEN_TTL_SECONDS", "soon")])).unwrap_err();
+        assert!(
+            err.to_string().contains("RELAYWATCH_TOKEN_TTL_SECONDS"),
+            "{err}"
+        );
         let dir = std::env::temp_dir().join(format!("rw-settings-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("relaywatch.toml");
@@ -202,15 +241,22 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let s = Settings { signing_secret: Some(Secret::new("hunter2")), ..Settings::default() };
+        let s = Settings {
+            signing_secret: Some(Secret::new("hunter2")),
+            ..Settings::default()
+        };
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]
     fn generated_signing_secret_is_kept() {
-        let dir = std::env::temp_dir().join(format!("rw-secret-{}-{}", std::process::id(), line!()));
+        let dir =
+            std::env::temp_dir().join(format!("rw-secret-{}-{}", std::process::id(), line!()));
         let _ = std::fs::remove_dir_all(&dir);
-        let s = Settings { data_dir: dir.clone(), ..Settings::default() };
+        let s = Settings {
+            data_dir: dir.clone(),
+            ..Settings::default()
+        };
         let a = s.resolve_signing_secret().unwrap();
         let b = s.resolve_signing_secret().unwrap();
         assert_eq!(a.expose(), b.expose());
@@ -218,8 +264,27 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("signing.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join("signing.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+}
+
+#[cfg(test)]
+mod example_config {
+    use super::*;
+
+    /// The commented example in deploy/ must stay loadable: operators copy it.
+    #[test]
+    fn the_shipped_example_configuration_loads() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/relaywatch.example.toml");
+        let s = Settings::load(Some(&path), |_| None).unwrap();
+        assert_eq!(s.listen.port(), 8080);
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/relaywatch"));
+        assert!(s.database_url.is_none());
     }
 }

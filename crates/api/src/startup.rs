@@ -2,11 +2,11 @@
 //! until stopped. On SIGTERM or SIGINT the server stops accepting, finishes in-flight requests and returns.
 
 use crate::auth::JwtKeys;
-use crate::error::{extractors, ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, extractors};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use actix_web::dev::{Server, ServerHandle, Service};
-use actix_web::{web, App, HttpServer};
+use actix_web::{App, HttpServer, web};
 use relaywatch_store::Store;
 use std::net::TcpListener;
 
@@ -46,7 +46,12 @@ impl Application {
         let jwt = JwtKeys::new(secret.expose().as_bytes(), settings.token_ttl_seconds)?;
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState { store: store.clone(), jwt, metrics: Metrics::new(), settings });
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            jwt,
+            metrics: Metrics::new(),
+            settings,
+        });
         let spec = crate::openapi::document();
         let server = HttpServer::new(move || {
             let (app, _) = App::new()
@@ -61,8 +66,16 @@ impl Application {
                     async move {
                         let res = fut.await?;
                         if let Some(state) = state {
-                            let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
-                            state.metrics.observe(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
+                            let route = res
+                                .request()
+                                .match_pattern()
+                                .unwrap_or_else(|| "unmatched".to_string());
+                            state.metrics.observe(
+                                &method,
+                                &route,
+                                res.status().as_u16(),
+                                started.elapsed().as_secs_f64(),
+                            );
                         }
                         Ok(res)
                     }
@@ -72,15 +85,25 @@ impl Application {
                 .configure(crate::routes::configure)
                 .split_for_parts();
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.clone()))
-                .route("/docs", web::get().to(|| async { web::Redirect::to("/docs/").permanent() }))
+                .route(
+                    "/docs",
+                    web::get().to(|| async { web::Redirect::to("/docs/").permanent() }),
+                )
                 .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(ApiError::new(ErrorCode::NotFound, "no such endpoint; see /docs"))
+                    Err::<actix_web::HttpResponse, _>(ApiError::new(
+                        ErrorCode::NotFound,
+                        "no such endpoint; see /docs",
+                    ))
                 }))
         })
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
-        Ok(Self { port, server, store })
+        Ok(Self {
+            port,
+            server,
+            store,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -100,4 +123,3 @@ impl Application {
         self.server.await
     }
 }
-

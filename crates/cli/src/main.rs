@@ -7,8 +7,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use relaywatch_api::{Application, Settings};
 use relaywatch_domain::{DomainName, EmailAddress, IpNetwork, Scope, ScopeSet, TenantId};
-use relaywatch_store::api_keys::NewKey;
 use relaywatch_store::Store;
+use relaywatch_store::api_keys::NewKey;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -96,7 +96,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RELAYWATCH_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("RELAYWATCH_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -120,8 +121,13 @@ async fn open_store(s: &Settings) -> anyhow::Result<Store> {
         std::fs::create_dir_all(&s.data_dir)
             .with_context(|| format!("cannot create data directory {}", s.data_dir.display()))?;
     }
-    let store = Store::connect(&s.database_url()).await.context("cannot open the database")?;
-    store.migrate().await.context("cannot apply database migrations")?;
+    let store = Store::connect(&s.database_url())
+        .await
+        .context("cannot open the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
     Ok(store)
 }
 
@@ -154,7 +160,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|i| IpNetwork::parse(i).map_err(|e| anyhow::anyhow!("--ip {e}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let store = open_store(&s).await?;
-            let created = store.create_tenant_with_admin_key(&name, &domains, &ips).await?;
+            let created = store
+                .create_tenant_with_admin_key(&name, &domains, &ips)
+                .await?;
             println!("tenant_id={}", created.tenant.id);
             println!("api_key={}", created.plaintext_key);
             Ok(())
@@ -173,11 +181,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Key(KeyCommand::Create { tenant, scopes, name }) => {
+        Command::Key(KeyCommand::Create {
+            tenant,
+            scopes,
+            name,
+        }) => {
             let store = open_store(&s).await?;
-            store.find_tenant(tenant).await?.with_context(|| format!("no tenant with id {tenant}"))?;
+            store
+                .find_tenant(tenant)
+                .await?
+                .with_context(|| format!("no tenant with id {tenant}"))?;
             let scopes: ScopeSet = scopes.into_iter().collect();
-            let new = NewKey { name: &name, scopes, installation_admin: false, expires_at: None, created_by_user: None };
+            let new = NewKey {
+                name: &name,
+                scopes,
+                installation_admin: false,
+                expires_at: None,
+                created_by_user: None,
+            };
             let (row, key) = store.issue_api_key(tenant, new).await?;
             println!("api_key_id={}", row.id);
             println!("api_key={key}");
@@ -192,9 +213,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(s: Settings) -> anyhow::Result<()> {
     let store = open_store(&s).await?;
-    let admin_email = EmailAddress::parse(&s.admin_email).map_err(|e| anyhow::anyhow!("admin_email {e}"))?;
+    let admin_email =
+        EmailAddress::parse(&s.admin_email).map_err(|e| anyhow::anyhow!("admin_email {e}"))?;
     if let Some(first) = store.bootstrap_installation_admin(&admin_email).await? {
-        eprintln!("First start: created the installation admin. The key and password below are shown only once.");
+        eprintln!(
+            "First start: created the installation admin. The key and password below are shown only once."
+        );
         println!("tenant_id={}", first.tenant_id);
         println!("api_key={}", first.api_key);
         println!("admin_email={}", first.admin_email);
@@ -203,9 +227,14 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let worker_enabled = s.worker_enabled;
     let app = Application::build_with_store(s.clone(), store.clone()).await?;
     let base = format!("http://{}:{}", s.listen.ip(), app.port());
-    eprintln!("Relaywatch is listening on {base} (API docs: {base}/docs/, OpenAPI: {base}/openapi.json)");
+    eprintln!(
+        "Relaywatch is listening on {base} (API docs: {base}/docs/, OpenAPI: {base}/openapi.json)"
+    );
     if s.uses_embedded_database() {
-        eprintln!("Embedded database: {}", s.data_dir.join("relaywatch.db").display());
+        eprintln!(
+            "Embedded database: {}",
+            s.data_dir.join("relaywatch.db").display()
+        );
     }
     let handle = app.handle();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -96,7 +96,10 @@ impl ScopeSet {
 
     /// The stored form: `read,write`.
     pub fn to_db(&self) -> String {
-        self.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+        self.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn parse_db(s: &str) -> Result<Self, UnknownScope> {
@@ -138,7 +141,9 @@ impl Role {
     pub fn scopes(&self) -> ScopeSet {
         match self {
             Role::Owner => Scope::ALL.into_iter().collect(),
-            Role::Admin => [Scope::Read, Scope::Write, Scope::Admin].into_iter().collect(),
+            Role::Admin => [Scope::Read, Scope::Write, Scope::Admin]
+                .into_iter()
+                .collect(),
             Role::Viewer => [Scope::Read].into_iter().collect(),
         }
     }

@@ -14,13 +14,17 @@ pub enum NameError {
     LabelTooLong(String),
     #[error("has an empty label (two dots in a row, or a leading dot)")]
     EmptyLabel,
-    #[error("label `{0}` may only contain letters, digits and hyphens, and may not start or end with a hyphen")]
+    #[error(
+        "label `{0}` may only contain letters, digits and hyphens, and may not start or end with a hyphen"
+    )]
     BadLabel(String),
     #[error("must have at least two labels (like example.com)")]
     SingleLabel,
     #[error("top-level label `{0}` is all digits; IP addresses are not domain names")]
     NumericTld(String),
-    #[error("contains non-ASCII characters; use the A-label (xn--) form of internationalised names")]
+    #[error(
+        "contains non-ASCII characters; use the A-label (xn--) form of internationalised names"
+    )]
     NonAscii,
     #[error("must contain exactly one `@` between local part and domain")]
     MissingAt,
@@ -30,7 +34,9 @@ pub enum NameError {
     AddressTooLong,
     #[error("domain part: {0}")]
     BadDomainPart(Box<NameError>),
-    #[error("selector `{0}` may only contain letters, digits, hyphens, underscores and dots (at most 63 per label)")]
+    #[error(
+        "selector `{0}` may only contain letters, digits, hyphens, underscores and dots (at most 63 per label)"
+    )]
     BadSelector(String),
 }
 
@@ -91,7 +97,9 @@ fn check_host_label(label: &str) -> Result<(), NameError> {
         return Err(NameError::LabelTooLong(label.to_string()));
     }
     let bytes = label.as_bytes();
-    let ldh = bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-');
+    let ldh = bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'-');
     if !ldh || bytes[0] == b'-' || bytes[bytes.len() - 1] == b'-' {
         return Err(NameError::BadLabel(label.to_string()));
     }
@@ -130,13 +138,13 @@ impl EmailAddress {
         if local.contains('@') && !(local.starts_with('"') && local.ends_with('"')) {
             return Err(NameError::MissingAt);
         }
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
-            && local.bytes().all(|b| b.is_ascii_graphic());
+        let local_ok =
+            !local.is_empty() && local.len() <= 64 && local.bytes().all(|b| b.is_ascii_graphic());
         if !local_ok {
             return Err(NameError::BadLocalPart);
         }
-        let domain = DomainName::parse(domain).map_err(|e| NameError::BadDomainPart(Box::new(e)))?;
+        let domain =
+            DomainName::parse(domain).map_err(|e| NameError::BadDomainPart(Box::new(e)))?;
         Ok(Self(format!("{local}@{domain}")))
     }
 
@@ -181,7 +189,8 @@ impl DkimSelector {
             && s.split('.').all(|l| {
                 !l.is_empty()
                     && l.len() <= 63
-                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             });
         if !ok {
             return Err(NameError::BadSelector(s.to_string()));
@@ -214,8 +223,14 @@ mod tests {
 
     #[test]
     fn domain_names_are_canonicalised() {
-        assert_eq!(DomainName::parse("Mail.Example.COM.").unwrap().as_str(), "mail.example.com");
-        assert_eq!(DomainName::parse("xn--bcher-kva.example").unwrap().as_str(), "xn--bcher-kva.example");
+        assert_eq!(
+            DomainName::parse("Mail.Example.COM.").unwrap().as_str(),
+            "mail.example.com"
+        );
+        assert_eq!(
+            DomainName::parse("xn--bcher-kva.example").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
     }
 
     #[test]
@@ -223,18 +238,36 @@ mod tests {
         assert_eq!(DomainName::parse(""), Err(NameError::Empty));
         assert_eq!(DomainName::parse("localhost"), Err(NameError::SingleLabel));
         assert_eq!(DomainName::parse("a..b"), Err(NameError::EmptyLabel));
-        assert_eq!(DomainName::parse("-a.com"), Err(NameError::BadLabel("-a".into())));
-        assert_eq!(DomainName::parse("ex_ample.com"), Err(NameError::BadLabel("ex_ample".into())));
-        assert_eq!(DomainName::parse("192.0.2.1"), Err(NameError::NumericTld("1".into())));
+        assert_eq!(
+            DomainName::parse("-a.com"),
+            Err(NameError::BadLabel("-a".into()))
+        );
+        assert_eq!(
+            DomainName::parse("ex_ample.com"),
+            Err(NameError::BadLabel("ex_ample".into()))
+        );
+        assert_eq!(
+            DomainName::parse("192.0.2.1"),
+            Err(NameError::NumericTld("1".into()))
+        );
         assert_eq!(DomainName::parse("bücher.de"), Err(NameError::NonAscii));
-        assert!(matches!(DomainName::parse(&format!("{}.com", "a".repeat(64))), Err(NameError::LabelTooLong(_))));
-        assert!(matches!(DomainName::parse(&"a.".repeat(130)), Err(NameError::TooLong(_))));
+        assert!(matches!(
+            DomainName::parse(&format!("{}.com", "a".repeat(64))),
+            Err(NameError::LabelTooLong(_))
+        ));
+        assert!(matches!(
+            DomainName::parse(&"a.".repeat(130)),
+            Err(NameError::TooLong(_))
+        ));
     }
 
     #[test]
     fn parents_stop_before_the_tld() {
         let d = DomainName::parse("a.b.example.com").unwrap();
-        assert_eq!(d.self_and_parents().collect::<Vec<_>>(), vec!["a.b.example.com", "b.example.com", "example.com"]);
+        assert_eq!(
+            d.self_and_parents().collect::<Vec<_>>(),
+            vec!["a.b.example.com", "b.example.com", "example.com"]
+        );
     }
 
     #[test]
@@ -244,13 +277,22 @@ mod tests {
         assert_eq!(a.local_part(), "John.Smith");
         assert_eq!(a.domain(), "example.com");
         assert_eq!(EmailAddress::parse("nobody"), Err(NameError::MissingAt));
-        assert_eq!(EmailAddress::parse("a b@example.com"), Err(NameError::BadLocalPart));
-        assert!(matches!(EmailAddress::parse("a@localhost"), Err(NameError::BadDomainPart(_))));
+        assert_eq!(
+            EmailAddress::parse("a b@example.com"),
+            Err(NameError::BadLocalPart)
+        );
+        assert!(matches!(
+            EmailAddress::parse("a@localhost"),
+            Err(NameError::BadDomainPart(_))
+        ));
     }
 
     #[test]
     fn selectors() {
-        assert_eq!(DkimSelector::parse("s2024._rw").unwrap().as_str(), "s2024._rw");
+        assert_eq!(
+            DkimSelector::parse("s2024._rw").unwrap().as_str(),
+            "s2024._rw"
+        );
         assert!(DkimSelector::parse("bad selector").is_err());
         assert!(DkimSelector::parse("a..b").is_err());
     }

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NetworkError {
-    #[error("`{0}` is not an IP address or a CIDR network (like 192.0.2.10, 192.0.2.0/24 or 2001:db8::/48)")]
+    #[error(
+        "`{0}` is not an IP address or a CIDR network (like 192.0.2.10, 192.0.2.0/24 or 2001:db8::/48)"
+    )]
     Invalid(String),
     #[error("`{given}` has host bits set; the network is {network}")]
     HostBitsSet { given: String, network: String },
@@ -25,9 +27,14 @@ impl IpNetwork {
         if let Ok(addr) = s.parse::<IpAddr>() {
             return Ok(Self(IpNet::from(addr)));
         }
-        let net: IpNet = s.parse().map_err(|_| NetworkError::Invalid(s.to_string()))?;
+        let net: IpNet = s
+            .parse()
+            .map_err(|_| NetworkError::Invalid(s.to_string()))?;
         if net.trunc() != net {
-            return Err(NetworkError::HostBitsSet { given: s.to_string(), network: net.trunc().to_string() });
+            return Err(NetworkError::HostBitsSet {
+                given: s.to_string(),
+                network: net.trunc().to_string(),
+            });
         }
         let too_wide = match net {
             IpNet::V4(n) => n.prefix_len() < 16,
@@ -54,7 +61,11 @@ impl IpNetwork {
 
 impl fmt::Display for IpNetwork {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_single_address() { self.0.addr().fmt(f) } else { self.0.fmt(f) }
+        if self.is_single_address() {
+            self.0.addr().fmt(f)
+        } else {
+            self.0.fmt(f)
+        }
     }
 }
 
@@ -77,21 +88,49 @@ mod tests {
 
     #[test]
     fn single_addresses_and_networks() {
-        assert_eq!(IpNetwork::parse("192.0.2.10").unwrap().to_string(), "192.0.2.10");
-        assert_eq!(IpNetwork::parse("192.0.2.10/32").unwrap().to_string(), "192.0.2.10");
-        assert_eq!(IpNetwork::parse("192.0.2.0/24").unwrap().to_string(), "192.0.2.0/24");
-        assert_eq!(IpNetwork::parse("2001:DB8::1").unwrap().to_string(), "2001:db8::1");
-        assert!(IpNetwork::parse("2001:db8::/48").unwrap().contains("2001:db8::5".parse().unwrap()));
+        assert_eq!(
+            IpNetwork::parse("192.0.2.10").unwrap().to_string(),
+            "192.0.2.10"
+        );
+        assert_eq!(
+            IpNetwork::parse("192.0.2.10/32").unwrap().to_string(),
+            "192.0.2.10"
+        );
+        assert_eq!(
+            IpNetwork::parse("192.0.2.0/24").unwrap().to_string(),
+            "192.0.2.0/24"
+        );
+        assert_eq!(
+            IpNetwork::parse("2001:DB8::1").unwrap().to_string(),
+            "2001:db8::1"
+        );
+        assert!(
+            IpNetwork::parse("2001:db8::/48")
+                .unwrap()
+                .contains("2001:db8::5".parse().unwrap())
+        );
     }
 
     #[test]
     fn refusals_say_why() {
-        assert!(matches!(IpNetwork::parse("300.1.1.1"), Err(NetworkError::Invalid(_))));
-        assert!(matches!(IpNetwork::parse("mail.example.com"), Err(NetworkError::Invalid(_))));
+        assert!(matches!(
+            IpNetwork::parse("300.1.1.1"),
+            Err(NetworkError::Invalid(_))
+        ));
+        assert!(matches!(
+            IpNetwork::parse("mail.example.com"),
+            Err(NetworkError::Invalid(_))
+        ));
         assert_eq!(
             IpNetwork::parse("192.0.2.5/24"),
-            Err(NetworkError::HostBitsSet { given: "192.0.2.5/24".into(), network: "192.0.2.0/24".into() })
+            Err(NetworkError::HostBitsSet {
+                given: "192.0.2.5/24".into(),
+                network: "192.0.2.0/24".into()
+            })
         );
-        assert!(matches!(IpNetwork::parse("10.0.0.0/8"), Err(NetworkError::TooWide(_))));
+        assert!(matches!(
+            IpNetwork::parse("10.0.0.0/8"),
+            Err(NetworkError::TooWide(_))
+        ));
     }
 }

@@ -1,10 +1,12 @@
 //! Machine credentials. The plaintext key exists only in the response that creates it; the table holds its digest.
 
 use crate::entities::api_key;
-use crate::{into_page, now, secrets, Page, PageRequest, Store, StoreResult};
+use crate::{Page, PageRequest, Store, StoreResult, into_page, now, secrets};
 use chrono::{DateTime, Utc};
 use relaywatch_domain::{ApiKeyId, ScopeSet, TenantId, UserId};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 /// What to issue.
 #[derive(Debug, Clone)]
@@ -31,7 +33,11 @@ const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
 impl Store {
     /// Issues a key and returns its row and the plaintext, which the caller must show once and then forget.
-    pub async fn issue_api_key(&self, tenant: TenantId, new: NewKey<'_>) -> StoreResult<(api_key::Model, String)> {
+    pub async fn issue_api_key(
+        &self,
+        tenant: TenantId,
+        new: NewKey<'_>,
+    ) -> StoreResult<(api_key::Model, String)> {
         let key = secrets::generate_api_key();
         let row = api_key::ActiveModel {
             id: Set(ApiKeyId::new().as_uuid()),
@@ -65,14 +71,17 @@ impl Store {
         if row.revoked_at.is_some() || row.expires_at.is_some_and(|t| t <= now) {
             return Ok(None);
         }
-        let scopes = ScopeSet::parse_db(&row.scopes).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+        let scopes = ScopeSet::parse_db(&row.scopes)
+            .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
         let verified = VerifiedKey {
             id: ApiKeyId(row.id),
             tenant: TenantId(row.tenant_id),
             scopes,
             installation_admin: row.installation_admin,
         };
-        let stale = row.last_used_at.is_none_or(|t| (now - t).num_seconds() >= LAST_USED_RESOLUTION_SECS);
+        let stale = row
+            .last_used_at
+            .is_none_or(|t| (now - t).num_seconds() >= LAST_USED_RESOLUTION_SECS);
         if stale {
             let mut active: api_key::ActiveModel = row.into();
             active.last_used_at = Set(Some(now));
@@ -81,14 +90,22 @@ impl Store {
         Ok(Some(verified))
     }
 
-    pub async fn find_api_key(&self, tenant: TenantId, key: ApiKeyId) -> StoreResult<Option<api_key::Model>> {
+    pub async fn find_api_key(
+        &self,
+        tenant: TenantId,
+        key: ApiKeyId,
+    ) -> StoreResult<Option<api_key::Model>> {
         Ok(api_key::Entity::find_by_id(key.as_uuid())
             .filter(api_key::Column::TenantId.eq(tenant.as_uuid()))
             .one(self.connection())
             .await?)
     }
 
-    pub async fn list_api_keys(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<api_key::Model>> {
+    pub async fn list_api_keys(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<api_key::Model>> {
         let mut q = api_key::Entity::find()
             .filter(api_key::Column::TenantId.eq(tenant.as_uuid()))
             .order_by_asc(api_key::Column::Id);
@@ -100,8 +117,14 @@ impl Store {
     }
 
     /// Revokes a key (idempotent). Returns None when the tenant has no such key.
-    pub async fn revoke_api_key(&self, tenant: TenantId, key: ApiKeyId) -> StoreResult<Option<api_key::Model>> {
-        let Some(row) = self.find_api_key(tenant, key).await? else { return Ok(None) };
+    pub async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        key: ApiKeyId,
+    ) -> StoreResult<Option<api_key::Model>> {
+        let Some(row) = self.find_api_key(tenant, key).await? else {
+            return Ok(None);
+        };
         if row.revoked_at.is_some() {
             return Ok(Some(row));
         }
@@ -113,7 +136,10 @@ impl Store {
 
 impl Store {
     /// Installation housekeeping, across tenants on purpose: deletes keys revoked or expired before `cutoff`.
-    pub async fn prune_retired_api_keys_all_tenants(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+    pub async fn prune_retired_api_keys_all_tenants(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<u64> {
         use sea_orm::Condition;
         let res = api_key::Entity::delete_many()
             .filter(

@@ -1,8 +1,8 @@
 //! First start: an installation needs one administrator before anyone can call the API.
 
-use crate::entities::{api_key, user};
 use crate::api_keys::NewKey;
-use crate::{secrets, Store, StoreResult};
+use crate::entities::{api_key, user};
+use crate::{Store, StoreResult, secrets};
 use relaywatch_domain::{EmailAddress, Role, Scope, TenantId};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -21,7 +21,10 @@ pub const FIRST_TENANT_NAME: &str = "default";
 impl Store {
     /// Creates a first tenant, an installation-admin user (owner of that tenant) and an installation-admin API key,
     /// unless an installation admin exists already. Returns None when there was nothing to do.
-    pub async fn bootstrap_installation_admin(&self, admin_email: &EmailAddress) -> StoreResult<Option<Bootstrapped>> {
+    pub async fn bootstrap_installation_admin(
+        &self,
+        admin_email: &EmailAddress,
+    ) -> StoreResult<Option<Bootstrapped>> {
         let admins = user::Entity::find()
             .filter(user::Column::InstallationAdmin.eq(true))
             .count(self.connection())
@@ -36,7 +39,9 @@ impl Store {
         let tenant = self.create_tenant(FIRST_TENANT_NAME).await?;
         let tenant_id = TenantId(tenant.id);
         let password = secrets::generate_password();
-        let user = self.create_user(tenant_id, admin_email, &password, Role::Owner, true).await?;
+        let user = self
+            .create_user(tenant_id, admin_email, &password, Role::Owner, true)
+            .await?;
         let (_, key) = self
             .issue_api_key(
                 tenant_id,
@@ -49,6 +54,11 @@ impl Store {
                 },
             )
             .await?;
-        Ok(Some(Bootstrapped { tenant_id, api_key: key, admin_email: user.email, admin_password: password }))
+        Ok(Some(Bootstrapped {
+            tenant_id,
+            api_key: key,
+            admin_email: user.email,
+            admin_password: password,
+        }))
     }
 }

@@ -64,18 +64,28 @@ impl PageRequest {
     pub const MAX_LIMIT: u64 = 500;
 
     pub fn first(limit: u64) -> Self {
-        Self { after: None, limit: limit.clamp(1, Self::MAX_LIMIT) }
+        Self {
+            after: None,
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+        }
     }
 }
 
-pub(crate) fn into_page<T>(mut rows: Vec<T>, req: PageRequest, id: impl Fn(&T) -> uuid::Uuid) -> Page<T> {
+pub(crate) fn into_page<T>(
+    mut rows: Vec<T>,
+    req: PageRequest,
+    id: impl Fn(&T) -> uuid::Uuid,
+) -> Page<T> {
     let next_cursor = if rows.len() as u64 > req.limit {
         rows.truncate(req.limit as usize);
         rows.last().map(&id)
     } else {
         None
     };
-    Page { items: rows, next_cursor }
+    Page {
+        items: rows,
+        next_cursor,
+    }
 }
 
 /// The database handle shared by the API, the worker and the CLI.

@@ -1,9 +1,9 @@
 //! Credentials at rest: passwords as argon2id hashes, API keys as SHA-256 digests. Neither is ever stored in clear.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use rand::distributions::Alphanumeric;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::Rng;
+use rand::distributions::Alphanumeric;
 use sha2::{Digest, Sha256};
 
 /// Every API key starts with this, so leaked keys are easy to recognise in logs and by secret scanners.
@@ -38,12 +38,20 @@ pub fn api_key_digest(plaintext: &str) -> String {
 
 /// A random password for the first installation admin; printed once at first start.
 pub fn generate_password() -> String {
-    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(24).map(char::from).collect()
+    rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect()
 }
 
 /// A random secret for signing user tokens, generated at first start when none is configured.
 pub fn generate_signing_secret() -> String {
-    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(64).map(char::from).collect()
+    rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(64)
+        .map(char::from)
+        .collect()
 }
 
 pub fn hash_password(password: &str) -> Result<String, String> {
@@ -57,7 +65,11 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 /// Constant-time check of a password against its stored argon2id hash. A malformed hash never matches.
 pub fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

@@ -1,9 +1,11 @@
 //! The domains a tenant sends mail from: what audits check and what routes shared-host mail to the tenant.
 
 use crate::entities::sending_domain;
-use crate::{into_page, now, Page, PageRequest, Store, StoreError, StoreResult};
+use crate::{Page, PageRequest, Store, StoreError, StoreResult, into_page, now};
 use relaywatch_domain::{DkimSelector, DomainName, SendingDomainId, TenantId};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 /// The stored comma-separated selector list, sorted and without duplicates.
 pub fn selectors_to_db(selectors: &[DkimSelector]) -> String {
@@ -14,7 +16,10 @@ pub fn selectors_to_db(selectors: &[DkimSelector]) -> String {
 }
 
 pub fn selectors_from_db(s: &str) -> Vec<String> {
-    s.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect()
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 impl Store {
@@ -70,14 +75,20 @@ impl Store {
         id: SendingDomainId,
         selectors: &[DkimSelector],
     ) -> StoreResult<Option<sending_domain::Model>> {
-        let Some(row) = self.find_sending_domain(tenant, id).await? else { return Ok(None) };
+        let Some(row) = self.find_sending_domain(tenant, id).await? else {
+            return Ok(None);
+        };
         let mut row: sending_domain::ActiveModel = row.into();
         row.dkim_selectors = Set(selectors_to_db(selectors));
         row.updated_at = Set(now());
         Ok(Some(row.update(self.connection()).await?))
     }
 
-    pub async fn delete_sending_domain(&self, tenant: TenantId, id: SendingDomainId) -> StoreResult<bool> {
+    pub async fn delete_sending_domain(
+        &self,
+        tenant: TenantId,
+        id: SendingDomainId,
+    ) -> StoreResult<bool> {
         let res = sending_domain::Entity::delete_many()
             .filter(sending_domain::Column::TenantId.eq(tenant.as_uuid()))
             .filter(sending_domain::Column::Id.eq(id.as_uuid()))

@@ -1,9 +1,11 @@
 //! The addresses and networks a tenant sends from: what blocklist sweeps, reverse-DNS and SPF checks look at.
 
 use crate::entities::sending_ip;
-use crate::{into_page, now, Page, PageRequest, Store, StoreError, StoreResult};
+use crate::{Page, PageRequest, Store, StoreError, StoreResult, into_page, now};
 use relaywatch_domain::{IpNetwork, SendingIpId, TenantId};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 impl Store {
     pub async fn add_sending_ip(
@@ -26,14 +28,22 @@ impl Store {
             .map_err(|e| StoreError::from_insert(e, "this sending IP"))
     }
 
-    pub async fn find_sending_ip(&self, tenant: TenantId, id: SendingIpId) -> StoreResult<Option<sending_ip::Model>> {
+    pub async fn find_sending_ip(
+        &self,
+        tenant: TenantId,
+        id: SendingIpId,
+    ) -> StoreResult<Option<sending_ip::Model>> {
         Ok(sending_ip::Entity::find_by_id(id.as_uuid())
             .filter(sending_ip::Column::TenantId.eq(tenant.as_uuid()))
             .one(self.connection())
             .await?)
     }
 
-    pub async fn list_sending_ips(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<sending_ip::Model>> {
+    pub async fn list_sending_ips(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<sending_ip::Model>> {
         let mut q = sending_ip::Entity::find()
             .filter(sending_ip::Column::TenantId.eq(tenant.as_uuid()))
             .order_by_asc(sending_ip::Column::Id);
@@ -50,7 +60,9 @@ impl Store {
         id: SendingIpId,
         description: Option<&str>,
     ) -> StoreResult<Option<sending_ip::Model>> {
-        let Some(row) = self.find_sending_ip(tenant, id).await? else { return Ok(None) };
+        let Some(row) = self.find_sending_ip(tenant, id).await? else {
+            return Ok(None);
+        };
         let mut row: sending_ip::ActiveModel = row.into();
         row.description = Set(description.map(str::to_string));
         row.updated_at = Set(now());

@@ -2,9 +2,11 @@
 //! installation admins (API) or the operator at the console (CLI).
 
 use crate::entities::tenant;
-use crate::{into_page, now, Page, PageRequest, Store, StoreResult};
+use crate::{Page, PageRequest, Store, StoreResult, into_page, now};
 use relaywatch_domain::TenantId;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 pub const DEFAULT_RETENTION_DAYS: i32 = 30;
 
@@ -20,7 +22,9 @@ impl Store {
     }
 
     pub async fn find_tenant(&self, tenant: TenantId) -> StoreResult<Option<tenant::Model>> {
-        Ok(tenant::Entity::find_by_id(tenant.as_uuid()).one(self.connection()).await?)
+        Ok(tenant::Entity::find_by_id(tenant.as_uuid())
+            .one(self.connection())
+            .await?)
     }
 
     pub async fn list_all_tenants(&self, page: PageRequest) -> StoreResult<Page<tenant::Model>> {
@@ -38,7 +42,9 @@ impl Store {
         name: Option<&str>,
         retention_days: Option<i32>,
     ) -> StoreResult<Option<tenant::Model>> {
-        let Some(row) = self.find_tenant(tenant).await? else { return Ok(None) };
+        let Some(row) = self.find_tenant(tenant).await? else {
+            return Ok(None);
+        };
         let mut row: tenant::ActiveModel = row.into();
         if let Some(name) = name {
             row.name = Set(name.to_string());
@@ -51,7 +57,9 @@ impl Store {
 
     /// Deletes a tenant and, through foreign keys, everything it owns. Returns false when there was no such tenant.
     pub async fn delete_tenant(&self, tenant: TenantId) -> StoreResult<bool> {
-        let res = tenant::Entity::delete_by_id(tenant.as_uuid()).exec(self.connection()).await?;
+        let res = tenant::Entity::delete_by_id(tenant.as_uuid())
+            .exec(self.connection())
+            .await?;
         Ok(res.rows_affected > 0)
     }
 }
@@ -99,7 +107,11 @@ impl Store {
         }
         .await;
         match result {
-            Ok((key, plaintext_key)) => Ok(CreatedTenant { tenant, key, plaintext_key }),
+            Ok((key, plaintext_key)) => Ok(CreatedTenant {
+                tenant,
+                key,
+                plaintext_key,
+            }),
             Err(e) => {
                 if let Err(cleanup) = self.delete_tenant(id).await {
                     tracing::error!(tenant = %id, error = %cleanup, "could not remove a half-created tenant");

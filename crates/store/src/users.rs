@@ -1,9 +1,11 @@
 //! People who log in. Emails are unique across the installation because login is by email alone.
 
 use crate::entities::user;
-use crate::{into_page, now, secrets, Page, PageRequest, Store, StoreError, StoreResult};
+use crate::{Page, PageRequest, Store, StoreError, StoreResult, into_page, now, secrets};
 use relaywatch_domain::{EmailAddress, Role, TenantId, UserId};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 impl Store {
     pub async fn create_user(
@@ -26,12 +28,18 @@ impl Store {
             last_login_at: Set(None),
             disabled_at: Set(None),
         };
-        row.insert(self.connection()).await.map_err(|e| StoreError::from_insert(e, "a user with this email"))
+        row.insert(self.connection())
+            .await
+            .map_err(|e| StoreError::from_insert(e, "a user with this email"))
     }
 
     /// Checks an email and password. Returns the user only when the password matches and the user is enabled; takes the
     /// same time whether or not the email exists.
-    pub async fn authenticate_user(&self, email: &str, password: &str) -> StoreResult<Option<user::Model>> {
+    pub async fn authenticate_user(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> StoreResult<Option<user::Model>> {
         let found = user::Entity::find()
             .filter(user::Column::Email.eq(email.trim().to_ascii_lowercase()))
             .one(self.connection())
@@ -40,7 +48,8 @@ impl Store {
             secrets::verify_password(password, secrets::dummy_password_hash());
             return Ok(None);
         };
-        if !secrets::verify_password(password, &found.password_hash) || found.disabled_at.is_some() {
+        if !secrets::verify_password(password, &found.password_hash) || found.disabled_at.is_some()
+        {
             return Ok(None);
         }
         let mut row: user::ActiveModel = found.into();
@@ -48,14 +57,22 @@ impl Store {
         Ok(Some(row.update(self.connection()).await?))
     }
 
-    pub async fn find_user(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<user::Model>> {
+    pub async fn find_user(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Option<user::Model>> {
         Ok(user::Entity::find_by_id(user.as_uuid())
             .filter(user::Column::TenantId.eq(tenant.as_uuid()))
             .one(self.connection())
             .await?)
     }
 
-    pub async fn list_users(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<user::Model>> {
+    pub async fn list_users(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<user::Model>> {
         let mut q = user::Entity::find()
             .filter(user::Column::TenantId.eq(tenant.as_uuid()))
             .order_by_asc(user::Column::Id);

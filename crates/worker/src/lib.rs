@@ -17,7 +17,10 @@ use std::str::FromStr;
 pub const HOUSEKEEPING_SCHEDULE: &str = "0 * * * * *";
 
 /// Runs the worker runtime until `shutdown` resolves, then lets running jobs finish.
-pub async fn run(store: Store, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    store: Store,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let schedule = cron::Schedule::from_str(HOUSEKEEPING_SCHEDULE)?;
     // Worker names must be unique per node; the host name keeps them apart when several nodes share logs.
     let name = format!("relaywatch-housekeeping@{}", std::process::id());

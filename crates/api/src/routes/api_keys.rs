@@ -1,11 +1,11 @@
 //! The tenant's API keys: create (the key is shown once), list, inspect, revoke.
 
 use crate::auth::{Actor, Admin, Auth};
-use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{listing, required_name, DeleteErrors, ListParams, ReadErrors, WriteErrors};
+use crate::json::ValidJson;
+use crate::routes::{DeleteErrors, ListParams, ReadErrors, WriteErrors, listing, required_name};
 use crate::startup::AppState;
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use relaywatch_domain::{ApiKeyId, Scope, ScopeSet};
 use relaywatch_store::api_keys::NewKey;
@@ -32,7 +32,9 @@ impl From<api_key::Model> for ApiKey {
     fn from(k: api_key::Model) -> Self {
         Self {
             id: ApiKeyId(k.id),
-            scopes: ScopeSet::parse_db(&k.scopes).map(|s| s.to_vec()).unwrap_or_default(),
+            scopes: ScopeSet::parse_db(&k.scopes)
+                .map(|s| s.to_vec())
+                .unwrap_or_default(),
             name: k.name,
             prefix: k.prefix,
             installation_admin: k.installation_admin,
@@ -75,26 +77,48 @@ listing!(ApiKeyList, ApiKey);
     security(("bearer" = []))
 )]
 #[post("/v1/api-keys")]
-pub async fn create(auth: Auth<Admin>, state: web::Data<AppState>, body: ValidJson<NewApiKey>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    body: ValidJson<NewApiKey>,
+) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let name = required_name("name", &body.name, 200)?;
     let scopes: ScopeSet = body.scopes.iter().copied().collect();
     if scopes.is_empty() {
-        return Err(ApiError::invalid_field("scopes", "grant at least one of read, write, ingest, admin"));
+        return Err(ApiError::invalid_field(
+            "scopes",
+            "grant at least one of read, write, ingest, admin",
+        ));
     }
     if !auth.scopes.covers(scopes) {
-        return Err(ApiError::invalid_field("scopes", "a key can only grant scopes its creator holds"));
+        return Err(ApiError::invalid_field(
+            "scopes",
+            "a key can only grant scopes its creator holds",
+        ));
     }
     if body.expires_at.is_some_and(|t| t <= Utc::now()) {
-        return Err(ApiError::invalid_field("expires_at", "must be in the future"));
+        return Err(ApiError::invalid_field(
+            "expires_at",
+            "must be in the future",
+        ));
     }
     let created_by_user = match auth.actor {
         Actor::User { id, .. } => Some(id),
         Actor::ApiKey { .. } => None,
     };
-    let new = NewKey { name: &name, scopes, installation_admin: false, expires_at: body.expires_at, created_by_user };
+    let new = NewKey {
+        name: &name,
+        scopes,
+        installation_admin: false,
+        expires_at: body.expires_at,
+        created_by_user,
+    };
     let (row, key) = state.store.issue_api_key(auth.tenant, new).await?;
-    Ok(HttpResponse::Created().json(CreatedApiKey { api_key: row.into(), key }))
+    Ok(HttpResponse::Created().json(CreatedApiKey {
+        api_key: row.into(),
+        key,
+    }))
 }
 
 /// List the tenant's API keys, revoked ones included.
@@ -105,7 +129,11 @@ pub async fn create(auth: Auth<Admin>, state: web::Data<AppState>, body: ValidJs
     security(("bearer" = []))
 )]
 #[get("/v1/api-keys")]
-pub async fn list(auth: Auth<Admin>, state: web::Data<AppState>, q: web::Query<ListParams>) -> ApiResult<web::Json<ApiKeyList>> {
+pub async fn list(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    q: web::Query<ListParams>,
+) -> ApiResult<web::Json<ApiKeyList>> {
     let page = state.store.list_api_keys(auth.tenant, q.page()?).await?;
     Ok(web::Json(ApiKeyList::from_page(page, ApiKey::from)))
 }
@@ -118,8 +146,16 @@ pub async fn list(auth: Auth<Admin>, state: web::Data<AppState>, q: web::Query<L
     security(("bearer" = []))
 )]
 #[get("/v1/api-keys/{id}")]
-pub async fn get(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<ApiKeyId>) -> ApiResult<web::Json<ApiKey>> {
-    let row = state.store.find_api_key(auth.tenant, *id).await?.ok_or_else(|| ApiError::not_found("API key"))?;
+pub async fn get(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<ApiKeyId>,
+) -> ApiResult<web::Json<ApiKey>> {
+    let row = state
+        .store
+        .find_api_key(auth.tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
     Ok(web::Json(row.into()))
 }
 
@@ -131,7 +167,15 @@ pub async fn get(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Ap
     security(("bearer" = []))
 )]
 #[delete("/v1/api-keys/{id}")]
-pub async fn revoke(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<ApiKeyId>) -> ApiResult<web::Json<ApiKey>> {
-    let row = state.store.revoke_api_key(auth.tenant, *id).await?.ok_or_else(|| ApiError::not_found("API key"))?;
+pub async fn revoke(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<ApiKeyId>,
+) -> ApiResult<web::Json<ApiKey>> {
+    let row = state
+        .store
+        .revoke_api_key(auth.tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
     Ok(web::Json(row.into()))
 }

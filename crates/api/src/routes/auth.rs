@@ -1,8 +1,8 @@
 //! Login for people, and "who am I" for every caller.
 
 use crate::auth::{Actor, Anyone, Auth};
-use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json::ValidJson;
 use crate::routes::{LoginErrors, ReadErrors};
 use crate::startup::AppState;
 use actix_web::{get, post, web};
@@ -36,10 +36,16 @@ pub struct TokenResponse {
     responses((status = 200, description = "Logged in", body = TokenResponse), LoginErrors)
 )]
 #[post("/v1/auth/login")]
-pub async fn login(state: web::Data<AppState>, body: ValidJson<LoginRequest>) -> ApiResult<web::Json<TokenResponse>> {
+pub async fn login(
+    state: web::Data<AppState>,
+    body: ValidJson<LoginRequest>,
+) -> ApiResult<web::Json<TokenResponse>> {
     let body = body.into_inner();
     if body.email.len() > 254 || body.password.len() > 1024 {
-        return Err(ApiError::new(ErrorCode::InvalidCredentials, "wrong email or password"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "wrong email or password",
+        ));
     }
     let user = state
         .store
@@ -47,7 +53,10 @@ pub async fn login(state: web::Data<AppState>, body: ValidJson<LoginRequest>) ->
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidCredentials, "wrong email or password"))?;
     let role: Role = user.role.parse().map_err(ApiError::internal)?;
-    let (token, exp) = state.jwt.issue(UserId(user.id), TenantId(user.tenant_id), role).map_err(ApiError::internal)?;
+    let (token, exp) = state
+        .jwt
+        .issue(UserId(user.id), TenantId(user.tenant_id), role)
+        .map_err(ApiError::internal)?;
     Ok(web::Json(TokenResponse {
         access_token: token,
         token_type: "Bearer".into(),

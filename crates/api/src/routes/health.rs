@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -17,7 +17,10 @@ pub struct Health {
 #[utoipa::path(tag = "health", responses((status = 200, description = "The process is up", body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
-    web::Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
+    web::Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
 }
 
 /// Readiness: the database answers and every migration is applied.
@@ -31,11 +34,20 @@ pub async fn healthz() -> web::Json<Health> {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
     match state.store.is_ready().await {
-        Ok(true) => Ok(web::Json(Health { status: "ready".into(), version: env!("CARGO_PKG_VERSION").into() })),
-        Ok(false) => Err(ApiError::new(ErrorCode::DatabaseUnavailable, "migrations are pending; run `relaywatch migrate`")),
+        Ok(true) => Ok(web::Json(Health {
+            status: "ready".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        })),
+        Ok(false) => Err(ApiError::new(
+            ErrorCode::DatabaseUnavailable,
+            "migrations are pending; run `relaywatch migrate`",
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Err(ApiError::new(ErrorCode::DatabaseUnavailable, "the database does not answer"))
+            Err(ApiError::new(
+                ErrorCode::DatabaseUnavailable,
+                "the database does not answer",
+            ))
         }
     }
 }
@@ -44,5 +56,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
 #[utoipa::path(tag = "health", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
 }

@@ -13,8 +13,8 @@ use crate::error::{ApiError, ErrorCode};
 use relaywatch_store::PageRequest;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::IntoParams;
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -62,14 +62,19 @@ impl ListParams {
     pub fn page(&self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(100);
         if !(1..=PageRequest::MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::new(ErrorCode::InvalidQuery, format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT)));
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT),
+            ));
         }
         let after = match &self.cursor {
             None => None,
-            Some(c) => Some(
-                uuid::Uuid::parse_str(c)
-                    .map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "cursor is not one this API returned"))?,
-            ),
+            Some(c) => Some(uuid::Uuid::parse_str(c).map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    "cursor is not one this API returned",
+                )
+            })?),
         };
         Ok(PageRequest { after, limit })
     }
@@ -87,7 +92,10 @@ macro_rules! listing {
 
         impl $name {
             pub fn from_page<R>(page: relaywatch_store::Page<R>, f: impl Fn(R) -> $item) -> Self {
-                Self { next_cursor: page.next_cursor.map(|c| c.to_string()), items: page.items.into_iter().map(f).collect() }
+                Self {
+                    next_cursor: page.next_cursor.map(|c| c.to_string()),
+                    items: page.items.into_iter().map(f).collect(),
+                }
             }
         }
     };
@@ -99,21 +107,42 @@ fn problem_responses(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>>
         .map(|(status, description)| {
             let response = ResponseBuilder::new()
                 .description(*description)
-                .content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem"))))
+                .content(
+                    "application/problem+json",
+                    Content::new(Some(Ref::from_schema_name("Problem"))),
+                )
                 .build();
             (status.to_string(), RefOr::T(response))
         })
         .collect()
 }
 
-const UNAUTHORIZED: (&str, &str) = ("401", "Missing, invalid, expired or revoked credentials (`missing_credentials`, `invalid_token`, `token_expired`, `invalid_api_key`)");
-const FORBIDDEN: (&str, &str) = ("403", "The credentials lack the scope or role this needs (`insufficient_scope`, `installation_admin_required`)");
+const UNAUTHORIZED: (&str, &str) = (
+    "401",
+    "Missing, invalid, expired or revoked credentials (`missing_credentials`, `invalid_token`, `token_expired`, `invalid_api_key`)",
+);
+const FORBIDDEN: (&str, &str) = (
+    "403",
+    "The credentials lack the scope or role this needs (`insufficient_scope`, `installation_admin_required`)",
+);
 const NOT_FOUND: (&str, &str) = ("404", "No such object for this tenant (`not_found`)");
-const BAD_QUERY: (&str, &str) = ("400", "Invalid query string or body that is not JSON (`invalid_query`, `malformed_body`)");
+const BAD_QUERY: (&str, &str) = (
+    "400",
+    "Invalid query string or body that is not JSON (`invalid_query`, `malformed_body`)",
+);
 const CONFLICT: (&str, &str) = ("409", "The object exists already (`already_exists`)");
-const TOO_LARGE: (&str, &str) = ("413", "The body is larger than the configured limit (`payload_too_large`)");
-const MEDIA: (&str, &str) = ("415", "The body is not application/json (`unsupported_media_type`)");
-const INVALID: (&str, &str) = ("422", "A field is invalid; `errors` names it (`validation_failed`)");
+const TOO_LARGE: (&str, &str) = (
+    "413",
+    "The body is larger than the configured limit (`payload_too_large`)",
+);
+const MEDIA: (&str, &str) = (
+    "415",
+    "The body is not application/json (`unsupported_media_type`)",
+);
+const INVALID: (&str, &str) = (
+    "422",
+    "A field is invalid; `errors` names it (`validation_failed`)",
+);
 
 /// Error responses of an authenticated read.
 pub struct ReadErrors;
@@ -127,7 +156,16 @@ impl utoipa::IntoResponses for ReadErrors {
 pub struct WriteErrors;
 impl utoipa::IntoResponses for WriteErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        problem_responses(&[BAD_QUERY, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_LARGE, MEDIA, INVALID])
+        problem_responses(&[
+            BAD_QUERY,
+            UNAUTHORIZED,
+            FORBIDDEN,
+            NOT_FOUND,
+            CONFLICT,
+            TOO_LARGE,
+            MEDIA,
+            INVALID,
+        ])
     }
 }
 
@@ -154,16 +192,27 @@ impl utoipa::IntoResponses for LoginErrors {
 }
 
 /// Parses an optional text field with a length limit into a trimmed value (`None` for empty).
-pub(crate) fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+pub(crate) fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) if v.chars().count() > max => Err(ApiError::invalid_field(field, format!("must be at most {max} characters"))),
-        Some(v) if v.chars().any(char::is_control) => Err(ApiError::invalid_field(field, "must not contain control characters")),
+        Some(v) if v.chars().count() > max => Err(ApiError::invalid_field(
+            field,
+            format!("must be at most {max} characters"),
+        )),
+        Some(v) if v.chars().any(char::is_control) => Err(ApiError::invalid_field(
+            field,
+            "must not contain control characters",
+        )),
         Some(v) => Ok(Some(v.to_string())),
     }
 }
 
 /// Parses a required name: 1 to `max` characters, no control characters.
 pub(crate) fn required_name(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    optional_text(field, Some(value), max)?.ok_or_else(|| ApiError::invalid_field(field, "must not be empty"))
+    optional_text(field, Some(value), max)?
+        .ok_or_else(|| ApiError::invalid_field(field, "must not be empty"))
 }

@@ -1,11 +1,11 @@
 //! The domains the tenant sends from, with the DKIM selectors to audit.
 
 use crate::auth::{Auth, Read, Write};
-use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{listing, DeleteErrors, ListParams, ReadErrors, WriteErrors};
+use crate::json::ValidJson;
+use crate::routes::{DeleteErrors, ListParams, ReadErrors, WriteErrors, listing};
 use crate::startup::AppState;
-use actix_web::{delete, get, patch, post, web, HttpResponse};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use relaywatch_domain::{DkimSelector, DomainName, SendingDomainId};
 use relaywatch_store::entities::sending_domain;
@@ -61,11 +61,17 @@ listing!(SendingDomainList, SendingDomain);
 
 fn parse_selectors(raw: &[String]) -> Result<Vec<DkimSelector>, ApiError> {
     if raw.len() > MAX_SELECTORS {
-        return Err(ApiError::invalid_field("dkim_selectors", format!("at most {MAX_SELECTORS} selectors")));
+        return Err(ApiError::invalid_field(
+            "dkim_selectors",
+            format!("at most {MAX_SELECTORS} selectors"),
+        ));
     }
     raw.iter()
         .enumerate()
-        .map(|(i, s)| DkimSelector::parse(s).map_err(|e| ApiError::invalid_field(format!("dkim_selectors[{i}]"), e.to_string())))
+        .map(|(i, s)| {
+            DkimSelector::parse(s)
+                .map_err(|e| ApiError::invalid_field(format!("dkim_selectors[{i}]"), e.to_string()))
+        })
         .collect()
 }
 
@@ -77,11 +83,18 @@ fn parse_selectors(raw: &[String]) -> Result<Vec<DkimSelector>, ApiError> {
     security(("bearer" = []))
 )]
 #[post("/v1/sending-domains")]
-pub async fn create(auth: Auth<Write>, state: web::Data<AppState>, body: ValidJson<NewSendingDomain>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    auth: Auth<Write>,
+    state: web::Data<AppState>,
+    body: ValidJson<NewSendingDomain>,
+) -> ApiResult<HttpResponse> {
     let domain = DomainName::parse(&body.domain)
         .map_err(|e| ApiError::invalid_field("domain", format!("`{}` {e}", body.domain)))?;
     let selectors = parse_selectors(&body.dkim_selectors)?;
-    let row = state.store.add_sending_domain(auth.tenant, &domain, &selectors).await?;
+    let row = state
+        .store
+        .add_sending_domain(auth.tenant, &domain, &selectors)
+        .await?;
     Ok(HttpResponse::Created().json(SendingDomain::from(row)))
 }
 
@@ -93,9 +106,19 @@ pub async fn create(auth: Auth<Write>, state: web::Data<AppState>, body: ValidJs
     security(("bearer" = []))
 )]
 #[get("/v1/sending-domains")]
-pub async fn list(auth: Auth<Read>, state: web::Data<AppState>, q: web::Query<ListParams>) -> ApiResult<web::Json<SendingDomainList>> {
-    let page = state.store.list_sending_domains(auth.tenant, q.page()?).await?;
-    Ok(web::Json(SendingDomainList::from_page(page, SendingDomain::from)))
+pub async fn list(
+    auth: Auth<Read>,
+    state: web::Data<AppState>,
+    q: web::Query<ListParams>,
+) -> ApiResult<web::Json<SendingDomainList>> {
+    let page = state
+        .store
+        .list_sending_domains(auth.tenant, q.page()?)
+        .await?;
+    Ok(web::Json(SendingDomainList::from_page(
+        page,
+        SendingDomain::from,
+    )))
 }
 
 /// One sending domain.
@@ -106,8 +129,16 @@ pub async fn list(auth: Auth<Read>, state: web::Data<AppState>, q: web::Query<Li
     security(("bearer" = []))
 )]
 #[get("/v1/sending-domains/{id}")]
-pub async fn get(auth: Auth<Read>, state: web::Data<AppState>, id: web::Path<SendingDomainId>) -> ApiResult<web::Json<SendingDomain>> {
-    let row = state.store.find_sending_domain(auth.tenant, *id).await?.ok_or_else(|| ApiError::not_found("sending domain"))?;
+pub async fn get(
+    auth: Auth<Read>,
+    state: web::Data<AppState>,
+    id: web::Path<SendingDomainId>,
+) -> ApiResult<web::Json<SendingDomain>> {
+    let row = state
+        .store
+        .find_sending_domain(auth.tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("sending domain"))?;
     Ok(web::Json(row.into()))
 }
 
@@ -127,7 +158,11 @@ pub async fn update(
     body: ValidJson<SendingDomainUpdate>,
 ) -> ApiResult<web::Json<SendingDomain>> {
     let selectors = parse_selectors(&body.dkim_selectors)?;
-    let row = state.store.set_dkim_selectors(auth.tenant, *id, &selectors).await?.ok_or_else(|| ApiError::not_found("sending domain"))?;
+    let row = state
+        .store
+        .set_dkim_selectors(auth.tenant, *id, &selectors)
+        .await?
+        .ok_or_else(|| ApiError::not_found("sending domain"))?;
     Ok(web::Json(row.into()))
 }
 
@@ -139,7 +174,11 @@ pub async fn update(
     security(("bearer" = []))
 )]
 #[delete("/v1/sending-domains/{id}")]
-pub async fn delete(auth: Auth<Write>, state: web::Data<AppState>, id: web::Path<SendingDomainId>) -> ApiResult<HttpResponse> {
+pub async fn delete(
+    auth: Auth<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<SendingDomainId>,
+) -> ApiResult<HttpResponse> {
     if state.store.delete_sending_domain(auth.tenant, *id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -1,11 +1,11 @@
 //! The addresses and networks the tenant sends from.
 
 use crate::auth::{Auth, Read, Write};
-use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{listing, optional_text, DeleteErrors, ListParams, ReadErrors, WriteErrors};
+use crate::json::ValidJson;
+use crate::routes::{DeleteErrors, ListParams, ReadErrors, WriteErrors, listing, optional_text};
 use crate::startup::AppState;
-use actix_web::{delete, get, patch, post, web, HttpResponse};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use relaywatch_domain::{IpNetwork, SendingIpId};
 use relaywatch_store::entities::sending_ip;
@@ -25,7 +25,13 @@ pub struct SendingIp {
 
 impl From<sending_ip::Model> for SendingIp {
     fn from(r: sending_ip::Model) -> Self {
-        Self { id: SendingIpId(r.id), network: r.network, description: r.description, created_at: r.created_at, updated_at: r.updated_at }
+        Self {
+            id: SendingIpId(r.id),
+            network: r.network,
+            description: r.description,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
     }
 }
 
@@ -56,10 +62,18 @@ listing!(SendingIpList, SendingIp);
     security(("bearer" = []))
 )]
 #[post("/v1/sending-ips")]
-pub async fn create(auth: Auth<Write>, state: web::Data<AppState>, body: ValidJson<NewSendingIp>) -> ApiResult<HttpResponse> {
-    let network = IpNetwork::parse(&body.network).map_err(|e| ApiError::invalid_field("network", e.to_string()))?;
+pub async fn create(
+    auth: Auth<Write>,
+    state: web::Data<AppState>,
+    body: ValidJson<NewSendingIp>,
+) -> ApiResult<HttpResponse> {
+    let network = IpNetwork::parse(&body.network)
+        .map_err(|e| ApiError::invalid_field("network", e.to_string()))?;
     let description = optional_text("description", body.description.as_deref(), 500)?;
-    let row = state.store.add_sending_ip(auth.tenant, &network, description.as_deref()).await?;
+    let row = state
+        .store
+        .add_sending_ip(auth.tenant, &network, description.as_deref())
+        .await?;
     Ok(HttpResponse::Created().json(SendingIp::from(row)))
 }
 
@@ -71,7 +85,11 @@ pub async fn create(auth: Auth<Write>, state: web::Data<AppState>, body: ValidJs
     security(("bearer" = []))
 )]
 #[get("/v1/sending-ips")]
-pub async fn list(auth: Auth<Read>, state: web::Data<AppState>, q: web::Query<ListParams>) -> ApiResult<web::Json<SendingIpList>> {
+pub async fn list(
+    auth: Auth<Read>,
+    state: web::Data<AppState>,
+    q: web::Query<ListParams>,
+) -> ApiResult<web::Json<SendingIpList>> {
     let page = state.store.list_sending_ips(auth.tenant, q.page()?).await?;
     Ok(web::Json(SendingIpList::from_page(page, SendingIp::from)))
 }
@@ -84,8 +102,16 @@ pub async fn list(auth: Auth<Read>, state: web::Data<AppState>, q: web::Query<Li
     security(("bearer" = []))
 )]
 #[get("/v1/sending-ips/{id}")]
-pub async fn get(auth: Auth<Read>, state: web::Data<AppState>, id: web::Path<SendingIpId>) -> ApiResult<web::Json<SendingIp>> {
-    let row = state.store.find_sending_ip(auth.tenant, *id).await?.ok_or_else(|| ApiError::not_found("sending IP"))?;
+pub async fn get(
+    auth: Auth<Read>,
+    state: web::Data<AppState>,
+    id: web::Path<SendingIpId>,
+) -> ApiResult<web::Json<SendingIp>> {
+    let row = state
+        .store
+        .find_sending_ip(auth.tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("sending IP"))?;
     Ok(web::Json(row.into()))
 }
 
@@ -121,7 +147,11 @@ pub async fn update(
     security(("bearer" = []))
 )]
 #[delete("/v1/sending-ips/{id}")]
-pub async fn delete(auth: Auth<Write>, state: web::Data<AppState>, id: web::Path<SendingIpId>) -> ApiResult<HttpResponse> {
+pub async fn delete(
+    auth: Auth<Write>,
+    state: web::Data<AppState>,
+    id: web::Path<SendingIpId>,
+) -> ApiResult<HttpResponse> {
     if state.store.delete_sending_ip(auth.tenant, *id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -1,12 +1,12 @@
 //! Installation administration: the tenants of this Relaywatch. Only installation admins get here.
 
 use crate::auth::{Auth, InstallationAdmin};
-use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult};
+use crate::json::ValidJson;
 use crate::routes::api_keys::CreatedApiKey;
-use crate::routes::{listing, required_name, DeleteErrors, ListParams, ReadErrors, WriteErrors};
+use crate::routes::{DeleteErrors, ListParams, ReadErrors, WriteErrors, listing, required_name};
 use crate::startup::AppState;
-use actix_web::{delete, get, patch, post, web, HttpResponse};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use relaywatch_domain::{DomainName, IpNetwork, TenantId};
 use relaywatch_store::entities::tenant;
@@ -26,7 +26,12 @@ pub struct Tenant {
 
 impl From<tenant::Model> for Tenant {
     fn from(t: tenant::Model) -> Self {
-        Self { id: TenantId(t.id), name: t.name, retention_days: t.retention_days, created_at: t.created_at }
+        Self {
+            id: TenantId(t.id),
+            name: t.name,
+            retention_days: t.retention_days,
+            created_at: t.created_at,
+        }
     }
 }
 
@@ -68,24 +73,40 @@ listing!(TenantList, Tenant);
     security(("bearer" = []))
 )]
 #[post("/v1/tenants")]
-pub async fn create(_auth: Auth<InstallationAdmin>, state: web::Data<AppState>, body: ValidJson<NewTenant>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    _auth: Auth<InstallationAdmin>,
+    state: web::Data<AppState>,
+    body: ValidJson<NewTenant>,
+) -> ApiResult<HttpResponse> {
     let name = required_name("name", &body.name, 200)?;
     let domains = body
         .domains
         .iter()
         .enumerate()
-        .map(|(i, d)| DomainName::parse(d).map_err(|e| ApiError::invalid_field(format!("domains[{i}]"), format!("`{d}` {e}"))))
+        .map(|(i, d)| {
+            DomainName::parse(d)
+                .map_err(|e| ApiError::invalid_field(format!("domains[{i}]"), format!("`{d}` {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let ips = body
         .ips
         .iter()
         .enumerate()
-        .map(|(i, n)| IpNetwork::parse(n).map_err(|e| ApiError::invalid_field(format!("ips[{i}]"), e.to_string())))
+        .map(|(i, n)| {
+            IpNetwork::parse(n)
+                .map_err(|e| ApiError::invalid_field(format!("ips[{i}]"), e.to_string()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let created = state.store.create_tenant_with_admin_key(&name, &domains, &ips).await?;
+    let created = state
+        .store
+        .create_tenant_with_admin_key(&name, &domains, &ips)
+        .await?;
     Ok(HttpResponse::Created().json(CreatedTenant {
         tenant: created.tenant.into(),
-        api_key: CreatedApiKey { api_key: created.key.into(), key: created.plaintext_key },
+        api_key: CreatedApiKey {
+            api_key: created.key.into(),
+            key: created.plaintext_key,
+        },
     }))
 }
 
@@ -97,7 +118,11 @@ pub async fn create(_auth: Auth<InstallationAdmin>, state: web::Data<AppState>, 
     security(("bearer" = []))
 )]
 #[get("/v1/tenants")]
-pub async fn list(_auth: Auth<InstallationAdmin>, state: web::Data<AppState>, q: web::Query<ListParams>) -> ApiResult<web::Json<TenantList>> {
+pub async fn list(
+    _auth: Auth<InstallationAdmin>,
+    state: web::Data<AppState>,
+    q: web::Query<ListParams>,
+) -> ApiResult<web::Json<TenantList>> {
     let page = state.store.list_all_tenants(q.page()?).await?;
     Ok(web::Json(TenantList::from_page(page, Tenant::from)))
 }
@@ -110,8 +135,16 @@ pub async fn list(_auth: Auth<InstallationAdmin>, state: web::Data<AppState>, q:
     security(("bearer" = []))
 )]
 #[get("/v1/tenants/{id}")]
-pub async fn get(_auth: Auth<InstallationAdmin>, state: web::Data<AppState>, id: web::Path<TenantId>) -> ApiResult<web::Json<Tenant>> {
-    let row = state.store.find_tenant(*id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+pub async fn get(
+    _auth: Auth<InstallationAdmin>,
+    state: web::Data<AppState>,
+    id: web::Path<TenantId>,
+) -> ApiResult<web::Json<Tenant>> {
+    let row = state
+        .store
+        .find_tenant(*id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
     Ok(web::Json(row.into()))
 }
 
@@ -130,9 +163,19 @@ pub async fn update(
     id: web::Path<TenantId>,
     body: ValidJson<TenantUpdate>,
 ) -> ApiResult<web::Json<Tenant>> {
-    let name = body.name.as_deref().map(|n| required_name("name", n, 200)).transpose()?;
-    if body.retention_days.is_some_and(|d| !(1..=MAX_RETENTION_DAYS).contains(&d)) {
-        return Err(ApiError::invalid_field("retention_days", format!("must be between 1 and {MAX_RETENTION_DAYS}")));
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| required_name("name", n, 200))
+        .transpose()?;
+    if body
+        .retention_days
+        .is_some_and(|d| !(1..=MAX_RETENTION_DAYS).contains(&d))
+    {
+        return Err(ApiError::invalid_field(
+            "retention_days",
+            format!("must be between 1 and {MAX_RETENTION_DAYS}"),
+        ));
     }
     let row = state
         .store
@@ -150,9 +193,16 @@ pub async fn update(
     security(("bearer" = []))
 )]
 #[delete("/v1/tenants/{id}")]
-pub async fn delete(auth: Auth<InstallationAdmin>, state: web::Data<AppState>, id: web::Path<TenantId>) -> ApiResult<HttpResponse> {
+pub async fn delete(
+    auth: Auth<InstallationAdmin>,
+    state: web::Data<AppState>,
+    id: web::Path<TenantId>,
+) -> ApiResult<HttpResponse> {
     if *id == auth.tenant {
-        return Err(ApiError::invalid_field("id", "you cannot delete the tenant your own credentials belong to"));
+        return Err(ApiError::invalid_field(
+            "id",
+            "you cannot delete the tenant your own credentials belong to",
+        ));
     }
     if state.store.delete_tenant(*id).await? {
         Ok(HttpResponse::NoContent().finish())

@@ -1,11 +1,11 @@
 //! The tenant's people: who may log in, with which role.
 
 use crate::auth::{Admin, Auth};
-use crate::json::ValidJson;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{listing, DeleteErrors, ListParams, ReadErrors, WriteErrors};
+use crate::json::ValidJson;
+use crate::routes::{DeleteErrors, ListParams, ReadErrors, WriteErrors, listing};
 use crate::startup::AppState;
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use relaywatch_domain::{EmailAddress, Role, UserId};
 use relaywatch_store::entities::user;
@@ -57,17 +57,31 @@ listing!(UserList, User);
     security(("bearer" = []))
 )]
 #[post("/v1/users")]
-pub async fn create(auth: Auth<Admin>, state: web::Data<AppState>, body: ValidJson<NewUser>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    body: ValidJson<NewUser>,
+) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
-    let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
+    let email = EmailAddress::parse(&body.email)
+        .map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
     let chars = body.password.chars().count();
     if !(MIN_PASSWORD_CHARS..=1024).contains(&chars) {
-        return Err(ApiError::invalid_field("password", format!("must be {MIN_PASSWORD_CHARS} to 1024 characters long")));
+        return Err(ApiError::invalid_field(
+            "password",
+            format!("must be {MIN_PASSWORD_CHARS} to 1024 characters long"),
+        ));
     }
     if !auth.scopes.covers(body.role.scopes()) {
-        return Err(ApiError::invalid_field("role", "you can only give roles whose rights you hold yourself"));
+        return Err(ApiError::invalid_field(
+            "role",
+            "you can only give roles whose rights you hold yourself",
+        ));
     }
-    let row = state.store.create_user(auth.tenant, &email, &body.password, body.role, false).await?;
+    let row = state
+        .store
+        .create_user(auth.tenant, &email, &body.password, body.role, false)
+        .await?;
     Ok(HttpResponse::Created().json(User::from(row)))
 }
 
@@ -79,7 +93,11 @@ pub async fn create(auth: Auth<Admin>, state: web::Data<AppState>, body: ValidJs
     security(("bearer" = []))
 )]
 #[get("/v1/users")]
-pub async fn list(auth: Auth<Admin>, state: web::Data<AppState>, q: web::Query<ListParams>) -> ApiResult<web::Json<UserList>> {
+pub async fn list(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    q: web::Query<ListParams>,
+) -> ApiResult<web::Json<UserList>> {
     let page = state.store.list_users(auth.tenant, q.page()?).await?;
     Ok(web::Json(UserList::from_page(page, User::from)))
 }
@@ -92,8 +110,16 @@ pub async fn list(auth: Auth<Admin>, state: web::Data<AppState>, q: web::Query<L
     security(("bearer" = []))
 )]
 #[get("/v1/users/{id}")]
-pub async fn get(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<UserId>) -> ApiResult<web::Json<User>> {
-    let row = state.store.find_user(auth.tenant, *id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+pub async fn get(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<UserId>,
+) -> ApiResult<web::Json<User>> {
+    let row = state
+        .store
+        .find_user(auth.tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(web::Json(row.into()))
 }
 
@@ -105,7 +131,11 @@ pub async fn get(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Us
     security(("bearer" = []))
 )]
 #[delete("/v1/users/{id}")]
-pub async fn delete(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<UserId>) -> ApiResult<HttpResponse> {
+pub async fn delete(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<UserId>,
+) -> ApiResult<HttpResponse> {
     if state.store.delete_user(auth.tenant, *id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
