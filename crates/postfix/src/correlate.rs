@@ -36,7 +36,7 @@ impl Default for CorrelatorConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryAttempt {
     /// Stable id: a UUIDv7-shaped string whose first 48 bits are the attempt's Unix milliseconds (so ids sort by time
-    /// and database inserts stay local) and whose remaining bits are an FNV-1a 128 hash of host, instance, queue id, recipient,
+    /// and database inserts stay local) and whose remaining bits are a fixed 128-bit hash of host, instance, queue id, recipient,
     /// time, status, DSN and the attempt's position among its message's status lines. Replaying the same log (or
     /// resuming from a checkpoint) yields the same ids.
     pub id: String,
@@ -484,10 +484,10 @@ impl Correlator {
                 let attempt = DeliveryAttempt {
                     id: String::new(),
                     time,
-                    host: header.host.to_owned_string(),
-                    instance: header.program.instance.to_owned_string(),
+                    host: self.sources[host as usize].host.clone(),
+                    instance: self.sources[host as usize].instance.clone(),
                     queue_id: qid.to_owned_string(),
-                    daemon: daemon.to_owned_string(),
+                    daemon: daemon_name(daemon),
                     recipient: Some(recipient),
                     orig_recipient,
                     status: d.status,
@@ -545,10 +545,10 @@ impl Correlator {
                     let attempt = DeliveryAttempt {
                         id: String::new(),
                         time,
-                        host: header.host.to_owned_string(),
-                        instance: header.program.instance.to_owned_string(),
+                        host: self.sources[host as usize].host.clone(),
+                        instance: self.sources[host as usize].instance.clone(),
                         queue_id: qid.to_owned_string(),
-                        daemon: daemon.to_owned_string(),
+                        daemon: daemon_name(daemon),
                         recipient: (!r.recipient.is_empty()).then_some(r.recipient),
                         orig_recipient: r.orig_recipient,
                         status,
@@ -766,6 +766,22 @@ impl Message {
     }
 }
 
+/// The daemon's name without a UTF-8 check for the usual ones.
+fn daemon_name(d: Text<'_>) -> String {
+    match d.as_bytes() {
+        b"smtp" => "smtp",
+        b"local" => "local",
+        b"lmtp" => "lmtp",
+        b"virtual" => "virtual",
+        b"pipe" => "pipe",
+        b"error" => "error",
+        b"qmgr" => "qmgr",
+        b"cleanup" => "cleanup",
+        _ => return d.to_owned_string(),
+    }
+    .to_string()
+}
+
 /// The message facts an attempt carries.
 struct Context {
     message_id: Option<String>,
@@ -819,29 +835,41 @@ fn strip_angle<'a>(t: &Text<'a>) -> Text<'a> {
     }
 }
 
-/// FNV-1a over 128 bits: deterministic across platforms and Rust versions, unlike the standard library's hasher.
-fn fnv1a128(parts: &[&[u8]]) -> u128 {
-    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
-    let mut h = OFFSET;
+/// A fixed 128-bit hash: two 64-bit lanes fed eight little-endian bytes at a time, each part closed by its length,
+/// then the splitmix64 finaliser. Deterministic across platforms and Rust versions (unlike the standard library's
+/// hasher) and a word at a time, so it costs little per attempt. Not cryptographic: it only has to keep distinct
+/// attempts apart, and the id's time prefix already separates most of them.
+fn hash128(parts: &[&[u8]]) -> u128 {
+    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+    let (mut h1, mut h2) = (0x243f_6a88_85a3_08d3u64, 0x1319_8a2e_0370_7344u64);
+    let mut feed = |w: u64| {
+        h1 = (h1 ^ w).wrapping_mul(K1).rotate_left(31);
+        h2 = (h2 ^ w).wrapping_mul(K2).rotate_left(27).wrapping_add(h1);
+    };
     for part in parts {
-        for &b in *part {
-            h ^= u128::from(b);
-            h = h.wrapping_mul(PRIME);
+        let mut chunks = part.chunks_exact(8);
+        for c in &mut chunks {
+            feed(u64::from_le_bytes(c.try_into().expect("chunks of eight")));
         }
-        // A separator so ("ab","c") and ("a","bc") differ.
-        h ^= 0xff;
-        h = h.wrapping_mul(PRIME);
+        let mut last = [0u8; 8];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        feed(u64::from_le_bytes(last));
+        feed(part.len() as u64);
     }
-    // FNV's high bits mix poorly on short inputs; fold the low half in.
-    h ^ (h << 64) ^ (h >> 61)
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (u128::from(mix(h1 ^ h2.rotate_left(17))) << 64) | u128::from(mix(h2 ^ h1.rotate_left(41)))
 }
 
 /// See [`DeliveryAttempt::id`].
 pub fn attempt_id(a: &DeliveryAttempt) -> String {
     let micros = a.time.unix_micros.to_le_bytes();
     let position = a.position.to_le_bytes();
-    let h = fnv1a128(&[
+    let h = hash128(&[
         a.host.as_bytes(),
         a.instance.as_bytes(),
         a.queue_id.as_bytes(),
