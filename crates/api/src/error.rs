@@ -32,6 +32,26 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 16] = [
+        ErrorCode::MissingCredentials,
+        ErrorCode::InvalidToken,
+        ErrorCode::TokenExpired,
+        ErrorCode::InvalidApiKey,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::InsufficientScope,
+        ErrorCode::InstallationAdminRequired,
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::ValidationFailed,
+        ErrorCode::MalformedBody,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::InvalidQuery,
+        ErrorCode::DatabaseUnavailable,
+        ErrorCode::Internal,
+    ];
+
     /// The table: HTTP status, stable code, short title.
     pub fn meta(self) -> (StatusCode, &'static str, &'static str) {
         use ErrorCode::*;
@@ -254,25 +274,7 @@ mod tests {
 
     #[test]
     fn codes_are_unique_and_statuses_are_errors() {
-        use ErrorCode::*;
-        let all = [
-            MissingCredentials,
-            InvalidToken,
-            TokenExpired,
-            InvalidApiKey,
-            InvalidCredentials,
-            InsufficientScope,
-            InstallationAdminRequired,
-            NotFound,
-            AlreadyExists,
-            ValidationFailed,
-            MalformedBody,
-            UnsupportedMediaType,
-            PayloadTooLarge,
-            InvalidQuery,
-            DatabaseUnavailable,
-            Internal,
-        ];
+        let all = ErrorCode::ALL;
         let mut codes: Vec<_> = all.iter().map(|c| c.as_str()).collect();
         codes.sort_unstable();
         codes.dedup();

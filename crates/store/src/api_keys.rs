@@ -1,12 +1,10 @@
 //! Machine credentials. The plaintext key exists only in the response that creates it; the table holds its digest.
 
 use crate::entities::api_key;
-use crate::{Page, PageRequest, Store, StoreResult, into_page, now, secrets};
+use crate::{Page, PageRequest, Store, StoreResult, now, secrets};
 use chrono::{DateTime, Utc};
 use relaywatch_domain::{ApiKeyId, ScopeSet, TenantId, UserId};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 /// What to issue.
 #[derive(Debug, Clone)]
@@ -95,10 +93,7 @@ impl Store {
         tenant: TenantId,
         key: ApiKeyId,
     ) -> StoreResult<Option<api_key::Model>> {
-        Ok(api_key::Entity::find_by_id(key.as_uuid())
-            .filter(api_key::Column::TenantId.eq(tenant.as_uuid()))
-            .one(self.connection())
-            .await?)
+        crate::scoped::find::<api_key::Entity>(self.connection(), tenant, key.as_uuid()).await
     }
 
     pub async fn list_api_keys(
@@ -106,14 +101,7 @@ impl Store {
         tenant: TenantId,
         page: PageRequest,
     ) -> StoreResult<Page<api_key::Model>> {
-        let mut q = api_key::Entity::find()
-            .filter(api_key::Column::TenantId.eq(tenant.as_uuid()))
-            .order_by_asc(api_key::Column::Id);
-        if let Some(after) = page.after {
-            q = q.filter(api_key::Column::Id.gt(after));
-        }
-        let rows = q.limit(page.limit + 1).all(self.connection()).await?;
-        Ok(into_page(rows, page, |k| k.id))
+        crate::scoped::list::<api_key::Entity>(self.connection(), tenant, page).await
     }
 
     /// Revokes a key (idempotent). Returns None when the tenant has no such key.

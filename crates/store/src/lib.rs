@@ -7,6 +7,7 @@
 pub mod api_keys;
 pub mod bootstrap;
 pub mod entities;
+mod scoped;
 pub mod secrets;
 pub mod sending_domains;
 pub mod sending_ips;

@@ -1,11 +1,9 @@
 //! The domains a tenant sends mail from: what audits check and what routes shared-host mail to the tenant.
 
 use crate::entities::sending_domain;
-use crate::{Page, PageRequest, Store, StoreError, StoreResult, into_page, now};
+use crate::{Page, PageRequest, Store, StoreError, StoreResult, now};
 use relaywatch_domain::{DkimSelector, DomainName, SendingDomainId, TenantId};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, Set};
 
 /// The stored comma-separated selector list, sorted and without duplicates.
 pub fn selectors_to_db(selectors: &[DkimSelector]) -> String {
@@ -48,10 +46,7 @@ impl Store {
         tenant: TenantId,
         id: SendingDomainId,
     ) -> StoreResult<Option<sending_domain::Model>> {
-        Ok(sending_domain::Entity::find_by_id(id.as_uuid())
-            .filter(sending_domain::Column::TenantId.eq(tenant.as_uuid()))
-            .one(self.connection())
-            .await?)
+        crate::scoped::find::<sending_domain::Entity>(self.connection(), tenant, id.as_uuid()).await
     }
 
     pub async fn list_sending_domains(
@@ -59,14 +54,7 @@ impl Store {
         tenant: TenantId,
         page: PageRequest,
     ) -> StoreResult<Page<sending_domain::Model>> {
-        let mut q = sending_domain::Entity::find()
-            .filter(sending_domain::Column::TenantId.eq(tenant.as_uuid()))
-            .order_by_asc(sending_domain::Column::Id);
-        if let Some(after) = page.after {
-            q = q.filter(sending_domain::Column::Id.gt(after));
-        }
-        let rows = q.limit(page.limit + 1).all(self.connection()).await?;
-        Ok(into_page(rows, page, |d| d.id))
+        crate::scoped::list::<sending_domain::Entity>(self.connection(), tenant, page).await
     }
 
     pub async fn set_dkim_selectors(
@@ -89,11 +77,7 @@ impl Store {
         tenant: TenantId,
         id: SendingDomainId,
     ) -> StoreResult<bool> {
-        let res = sending_domain::Entity::delete_many()
-            .filter(sending_domain::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(sending_domain::Column::Id.eq(id.as_uuid()))
-            .exec(self.connection())
-            .await?;
-        Ok(res.rows_affected > 0)
+        crate::scoped::delete::<sending_domain::Entity>(self.connection(), tenant, id.as_uuid())
+            .await
     }
 }

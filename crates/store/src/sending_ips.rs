@@ -1,11 +1,9 @@
 //! The addresses and networks a tenant sends from: what blocklist sweeps, reverse-DNS and SPF checks look at.
 
 use crate::entities::sending_ip;
-use crate::{Page, PageRequest, Store, StoreError, StoreResult, into_page, now};
+use crate::{Page, PageRequest, Store, StoreError, StoreResult, now};
 use relaywatch_domain::{IpNetwork, SendingIpId, TenantId};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, Set};
 
 impl Store {
     pub async fn add_sending_ip(
@@ -33,10 +31,7 @@ impl Store {
         tenant: TenantId,
         id: SendingIpId,
     ) -> StoreResult<Option<sending_ip::Model>> {
-        Ok(sending_ip::Entity::find_by_id(id.as_uuid())
-            .filter(sending_ip::Column::TenantId.eq(tenant.as_uuid()))
-            .one(self.connection())
-            .await?)
+        crate::scoped::find::<sending_ip::Entity>(self.connection(), tenant, id.as_uuid()).await
     }
 
     pub async fn list_sending_ips(
@@ -44,14 +39,7 @@ impl Store {
         tenant: TenantId,
         page: PageRequest,
     ) -> StoreResult<Page<sending_ip::Model>> {
-        let mut q = sending_ip::Entity::find()
-            .filter(sending_ip::Column::TenantId.eq(tenant.as_uuid()))
-            .order_by_asc(sending_ip::Column::Id);
-        if let Some(after) = page.after {
-            q = q.filter(sending_ip::Column::Id.gt(after));
-        }
-        let rows = q.limit(page.limit + 1).all(self.connection()).await?;
-        Ok(into_page(rows, page, |d| d.id))
+        crate::scoped::list::<sending_ip::Entity>(self.connection(), tenant, page).await
     }
 
     pub async fn set_sending_ip_description(
@@ -70,11 +58,6 @@ impl Store {
     }
 
     pub async fn delete_sending_ip(&self, tenant: TenantId, id: SendingIpId) -> StoreResult<bool> {
-        let res = sending_ip::Entity::delete_many()
-            .filter(sending_ip::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(sending_ip::Column::Id.eq(id.as_uuid()))
-            .exec(self.connection())
-            .await?;
-        Ok(res.rows_affected > 0)
+        crate::scoped::delete::<sending_ip::Entity>(self.connection(), tenant, id.as_uuid()).await
     }
 }

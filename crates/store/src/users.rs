@@ -1,11 +1,9 @@
 //! People who log in. Emails are unique across the installation because login is by email alone.
 
 use crate::entities::user;
-use crate::{Page, PageRequest, Store, StoreError, StoreResult, into_page, now, secrets};
+use crate::{Page, PageRequest, Store, StoreError, StoreResult, now, secrets};
 use relaywatch_domain::{EmailAddress, Role, TenantId, UserId};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 impl Store {
     pub async fn create_user(
@@ -62,10 +60,7 @@ impl Store {
         tenant: TenantId,
         user: UserId,
     ) -> StoreResult<Option<user::Model>> {
-        Ok(user::Entity::find_by_id(user.as_uuid())
-            .filter(user::Column::TenantId.eq(tenant.as_uuid()))
-            .one(self.connection())
-            .await?)
+        crate::scoped::find::<user::Entity>(self.connection(), tenant, user.as_uuid()).await
     }
 
     pub async fn list_users(
@@ -73,22 +68,10 @@ impl Store {
         tenant: TenantId,
         page: PageRequest,
     ) -> StoreResult<Page<user::Model>> {
-        let mut q = user::Entity::find()
-            .filter(user::Column::TenantId.eq(tenant.as_uuid()))
-            .order_by_asc(user::Column::Id);
-        if let Some(after) = page.after {
-            q = q.filter(user::Column::Id.gt(after));
-        }
-        let rows = q.limit(page.limit + 1).all(self.connection()).await?;
-        Ok(into_page(rows, page, |u| u.id))
+        crate::scoped::list::<user::Entity>(self.connection(), tenant, page).await
     }
 
     pub async fn delete_user(&self, tenant: TenantId, user: UserId) -> StoreResult<bool> {
-        let res = user::Entity::delete_many()
-            .filter(user::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(user::Column::Id.eq(user.as_uuid()))
-            .exec(self.connection())
-            .await?;
-        Ok(res.rows_affected > 0)
+        crate::scoped::delete::<user::Entity>(self.connection(), tenant, user.as_uuid()).await
     }
 }
