@@ -159,6 +159,7 @@ pub fn run(args: ParseArgs) -> Result<()> {
             "messages_finished": totals.messages_finished,
             "in_flight": correlator.in_flight(),
             "evicted": correlator.evicted(),
+            "abandoned": correlator.abandoned(),
             "seconds": seconds,
             "lines_per_second": if seconds > 0.0 { (totals.lines as f64 / seconds).round() } else { 0.0 },
         });
@@ -300,9 +301,10 @@ fn summary(out: &mut impl Write, t: &Totals, c: &Correlator, seconds: f64) -> Re
     writeln!(out, "messages finished {}", t.messages_finished)?;
     writeln!(
         out,
-        "still in flight   {} (evicted {})",
+        "still in flight   {} (evicted {}, abandoned after silence {})",
         c.in_flight(),
-        c.evicted()
+        c.evicted(),
+        c.abandoned()
     )?;
     writeln!(out, "delivery attempts by status:")?;
     for (status, n) in &t.deliveries {

@@ -21,6 +21,12 @@ pub struct CorrelatorConfig {
     pub max_in_flight: usize,
     /// Records held back waiting for the clock to move (bounds memory on a log whose clock stands still).
     pub max_pending: usize,
+    /// A message the queue manager never saw is forgotten after this many seconds of silence: smtpd logs `client=`
+    /// for transactions the client then aborts, and Postfix logs nothing when it drops their queue file.
+    pub abandon_unqueued_after_secs: i64,
+    /// A queued message is forgotten after this many seconds of silence: longer than Postfix's maximal_queue_lifetime
+    /// (5 days by default), during which a deferred message is retried and logged at least every few hours.
+    pub abandon_queued_after_secs: i64,
 }
 
 impl Default for CorrelatorConfig {
@@ -28,6 +34,8 @@ impl Default for CorrelatorConfig {
         CorrelatorConfig {
             max_in_flight: 50_000,
             max_pending: 8_192,
+            abandon_unqueued_after_secs: 3_600,
+            abandon_queued_after_secs: 6 * 86_400,
         }
     }
 }
@@ -142,6 +150,9 @@ struct Message {
     queue_id: String,
     /// Creation order, for eviction of the oldest.
     seq: u64,
+    /// Unix seconds of the last line about this message.
+    #[serde(default)]
+    last_seen: i64,
     first_seen: Option<Timestamp>,
     message_id: Option<String>,
     tag: Option<String>,
@@ -170,6 +181,10 @@ pub struct CorrelatorState {
     messages: Vec<Message>,
     next_seq: u64,
     evicted: u64,
+    #[serde(default)]
+    abandoned: u64,
+    #[serde(default)]
+    last_sweep: i64,
 }
 
 const STATE_VERSION: u32 = 1;
@@ -265,10 +280,15 @@ pub struct Correlator {
     order: VecDeque<(Key, u64)>,
     next_seq: u64,
     evicted: u64,
+    abandoned: u64,
+    /// Log time of the last sweep for abandoned messages.
+    last_sweep: i64,
     pending: Vec<Pending>,
     pending_second: i64,
     finishing: FxMap<Key, usize>,
     spare: Vec<Pending>,
+    /// Notice queue id → original queue id, for bounce lines that came before the notice's first line.
+    early_notices: FxMap<Key, String>,
 }
 
 impl Default for Correlator {
@@ -287,10 +307,13 @@ impl Correlator {
             order: VecDeque::new(),
             next_seq: 0,
             evicted: 0,
+            abandoned: 0,
+            last_sweep: i64::MIN,
             pending: Vec::new(),
             pending_second: i64::MIN,
             finishing: FxMap::default(),
             spare: Vec::new(),
+            early_notices: FxMap::default(),
         }
     }
 
@@ -306,6 +329,8 @@ impl Correlator {
         c.sources = state.sources;
         c.next_seq = state.next_seq;
         c.evicted = state.evicted;
+        c.abandoned = state.abandoned;
+        c.last_sweep = state.last_sweep;
         for m in state.messages {
             let key = Key::new(m.host, m.queue_id.as_bytes());
             c.order.push_back((key, m.seq));
@@ -325,6 +350,8 @@ impl Correlator {
             messages,
             next_seq: self.next_seq,
             evicted: self.evicted,
+            abandoned: self.abandoned,
+            last_sweep: self.last_sweep,
         }
     }
 
@@ -336,6 +363,37 @@ impl Correlator {
     /// Messages dropped because `max_in_flight` was reached.
     pub fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    /// Messages forgotten after a long silence (see [`CorrelatorConfig::abandon_unqueued_after_secs`]).
+    pub fn abandoned(&self) -> u64 {
+        self.abandoned
+    }
+
+    /// Forgets messages that have been silent too long. Runs every ten minutes of log time.
+    fn sweep(&mut self, now: i64) {
+        const EVERY_SECS: i64 = 600;
+        if self.last_sweep == i64::MIN {
+            self.last_sweep = now;
+            return;
+        }
+        if now < self.last_sweep.saturating_add(EVERY_SECS) {
+            return;
+        }
+        self.last_sweep = now;
+        let (unqueued, queued) = (
+            self.config.abandon_unqueued_after_secs,
+            self.config.abandon_queued_after_secs,
+        );
+        let before = self.messages.len();
+        self.messages.retain(|_, m| {
+            let limit = if m.queued { queued } else { unqueued };
+            now.saturating_sub(m.last_seen) <= limit
+        });
+        self.abandoned += (before - self.messages.len()) as u64;
+        let messages = &self.messages;
+        self.order
+            .retain(|(k, s)| messages.get(k).is_some_and(|m| m.seq == *s));
     }
 
     /// Emits everything held back. Call at end of input and when a tailed log has been idle for a second.
@@ -391,8 +449,14 @@ impl Correlator {
         {
             self.flush(out);
         }
+        if second > self.pending_second && !self.early_notices.is_empty() {
+            self.early_notices.clear();
+        }
         if self.pending.is_empty() || second > self.pending_second {
             self.pending_second = second;
+        }
+        if self.pending.is_empty() {
+            self.sweep(second);
         }
         let Some(qid) = event.queue_id else { return };
         let host = self.intern_source(header.host.as_bytes(), header.program.instance.as_bytes());
@@ -578,9 +642,22 @@ impl Correlator {
                 notice_queue_id,
                 ..
             } if *kind != NoticeKind::Other => {
+                // The bounce daemon had cleanup queue the notice before logging this line, so the notice is known —
+                // or already delivered and finishing within this second. Never start a message from here: a notice
+                // that finished earlier would linger as an empty message.
                 let nkey = Key::new(host, notice_queue_id.as_bytes());
-                let n = self.message(nkey, *notice_queue_id, time);
-                n.notice_of = Some(qid.to_owned_string());
+                let original = Some(qid.to_owned_string());
+                if let Some(n) = self.messages.get_mut(&nkey) {
+                    n.notice_of = original;
+                } else if let Some(&i) = self.finishing.get(&nkey)
+                    && let Some(Pending::Finish(_, Finishing::Taken(n), ..)) =
+                        self.pending.get_mut(i)
+                {
+                    n.notice_of = original;
+                } else if let Some(original) = original {
+                    // Written before the notice's own first line within this second: link it when that arrives.
+                    self.early_notices.insert(nkey, original);
+                }
             }
             EventKind::Removed => self.finish(key, FinishReason::Removed, time),
             EventKind::Postsuper {
@@ -628,12 +705,19 @@ impl Correlator {
         }
         let next_seq = &mut self.next_seq;
         let order = &mut self.order;
-        self.messages.entry(key).or_insert_with(|| {
+        let early_notices = &mut self.early_notices;
+        let m = self.messages.entry(key).or_insert_with(|| {
             let seq = *next_seq;
             *next_seq += 1;
             order.push_back((key, seq));
-            Message::new(key.host, qid.to_owned_string(), seq, time)
-        })
+            let mut m = Message::new(key.host, qid.to_owned_string(), seq, time);
+            if !early_notices.is_empty() {
+                m.notice_of = early_notices.remove(&key);
+            }
+            m
+        });
+        m.last_seen = m.last_seen.max(time.unix_seconds());
+        m
     }
 
     /// A `pickup` or `client=` under a queue id that already carries a queued message means Postfix reused the id
@@ -734,6 +818,7 @@ impl Message {
             host,
             queue_id,
             seq,
+            last_seen: time.unix_seconds(),
             first_seen: Some(time),
             message_id: None,
             tag: None,

@@ -211,3 +211,47 @@ Nov 28 22:44:43 mail postfix-out/smtp[4]: 1A2B3C4D5E: to=<a@example.com>, relay=
     assert_ne!(a[0].id, a[1].id);
     assert_eq!(c.in_flight(), 2);
 }
+
+#[test]
+fn silent_messages_are_forgotten_and_counted() {
+    // An SMTP transaction the client aborted after client= leaves no further line; a queued message keeps its state.
+    let log = "
+Nov 28 10:00:00 mail postfix/smtpd[1]: 2B3C4D5E6F: client=bot.example[192.0.2.66]
+Nov 28 10:00:00 mail postfix/qmgr[3]: 3C4D5E6F7A: from=<app@example.com>, size=10, nrcpt=1 (queue active)
+Nov 28 10:00:01 mail postfix/smtp[5]: 3C4D5E6F7A: to=<a@example.net>, relay=none, delay=1, delays=0.1/0/0.4/0.5, dsn=4.4.1, status=deferred (connect to mx.example.net[198.51.100.1]:25: Connection refused)
+Nov 28 10:30:00 mail postfix/anvil[7]: statistics: max cache size 1 at Nov 28 10:00:00
+Nov 28 11:20:00 mail postfix/anvil[7]: statistics: max cache size 1 at Nov 28 10:00:00
+";
+    let (_, _, c) = run(CorrelatorConfig::default(), log);
+    assert_eq!(
+        c.abandoned(),
+        1,
+        "the aborted transaction is forgotten after an hour of silence"
+    );
+    assert_eq!(c.in_flight(), 1, "the deferred message stays");
+    assert_eq!(c.evicted(), 0);
+}
+
+#[test]
+fn a_notice_logged_after_its_own_delivery_still_links_and_leaves_nothing_behind() {
+    let log = "
+Nov 01 00:03:14 mail postfix/qmgr[3]: 4297E4F4DC2: from=<noreply@lab.test>, size=2351, nrcpt=1 (queue active)
+Nov 01 00:03:14 mail postfix/smtp[4]: 4297E4F4DC2: to=<j@example.com>, relay=mx[192.0.2.168]:25, delay=0.01, delays=0.01/0/0/0, dsn=2.0.0, status=sent (250 ok)
+Nov 01 00:03:14 mail postfix/cleanup[2]: 48C3F20F3D: message-id=<20261101000314.48C3F20F3D@mail.lab.test>
+Nov 01 00:03:14 mail postfix/qmgr[3]: 48C3F20F3D: from=<>, size=2299, nrcpt=1 (queue active)
+Nov 01 00:03:14 mail postfix/local[5]: 48C3F20F3D: to=<noreply@lab.test>, relay=local, delay=0, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to file: /dev/null)
+Nov 01 00:03:14 mail postfix/qmgr[3]: 48C3F20F3D: removed
+Nov 01 00:03:14 mail postfix/bounce[6]: 4297E4F4DC2: sender delivery status notification: 48C3F20F3D
+Nov 01 00:03:14 mail postfix/qmgr[3]: 4297E4F4DC2: removed
+Nov 01 00:03:15 mail postfix/bounce[6]: 5A5A5A5A5A: sender non-delivery notification: 6B6B6B6B6B
+";
+    let (a, f, c) = run(CorrelatorConfig::default(), log);
+    assert_eq!(a[1].queue_id, "48C3F20F3D");
+    assert_eq!(a[1].notice_of.as_deref(), Some("4297E4F4DC2"));
+    assert_eq!(f.len(), 2);
+    assert_eq!(
+        c.in_flight(),
+        0,
+        "a notice line never starts a message of its own"
+    );
+}
