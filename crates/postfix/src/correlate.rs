@@ -483,7 +483,9 @@ impl Correlator {
             }
             EventKind::MessageId { message_id } => {
                 let m = self.message(key, qid, time);
-                m.message_id = Some(strip_angle(message_id).to_owned_string());
+                // `message-id=` and `message-id=<>` mean the message had none; a malformed id is kept as written.
+                let id = strip_angle(message_id);
+                m.message_id = (!id.is_empty()).then(|| id.to_owned_string());
             }
             EventKind::Check {
                 action,

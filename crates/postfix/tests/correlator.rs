@@ -255,3 +255,19 @@ Nov 01 00:03:15 mail postfix/bounce[6]: 5A5A5A5A5A: sender non-delivery notifica
         "a notice line never starts a message of its own"
     );
 }
+
+#[test]
+fn empty_message_ids_are_none_and_malformed_ones_are_kept() {
+    let log = "
+Nov 01 00:03:14 mail postfix/cleanup[2]: 1A1A1A1A1A: message-id=
+Nov 01 00:03:14 mail postfix/smtp[4]: 1A1A1A1A1A: to=<a@example.com>, relay=mx[192.0.2.1]:25, delay=0.01, delays=0.01/0/0/0, dsn=2.0.0, status=sent (250 ok)
+Nov 01 00:03:14 mail postfix/cleanup[2]: 2B2B2B2B2B: message-id=<>
+Nov 01 00:03:14 mail postfix/smtp[4]: 2B2B2B2B2B: to=<a@example.com>, relay=mx[192.0.2.1]:25, delay=0.01, delays=0.01/0/0/0, dsn=2.0.0, status=sent (250 ok)
+Nov 01 00:03:14 mail postfix/cleanup[2]: 3C3C3C3C3C: message-id=<broken@id
+Nov 01 00:03:14 mail postfix/smtp[4]: 3C3C3C3C3C: to=<a@example.com>, relay=mx[192.0.2.1]:25, delay=0.01, delays=0.01/0/0/0, dsn=2.0.0, status=sent (250 ok)
+";
+    let (a, _, _) = run(CorrelatorConfig::default(), log);
+    assert_eq!(a[0].message_id, None);
+    assert_eq!(a[1].message_id, None);
+    assert_eq!(a[2].message_id.as_deref(), Some("<broken@id"));
+}
