@@ -43,10 +43,10 @@ impl Default for CorrelatorConfig {
 /// One delivery attempt to one recipient, with its message's context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryAttempt {
-    /// Stable id: a UUIDv7-shaped string whose first 48 bits are the attempt's Unix milliseconds (so ids sort by time
-    /// and database inserts stay local) and whose remaining bits are a fixed 128-bit hash of host, instance, queue id, recipient,
-    /// time, status, DSN and the attempt's position among its message's status lines. Replaying the same log (or
-    /// resuming from a checkpoint) yields the same ids.
+    /// Stable id: a UUIDv7-shaped string whose first 48 bits are the attempt's Unix milliseconds (so ids sort by
+    /// time and database inserts stay local) and whose other 74 free bits come from a fixed 128-bit hash of host,
+    /// Postfix instance, queue id, recipient, time, status, DSN and the attempt's position among its message's
+    /// status lines. Replaying the same log (or resuming from a checkpoint) yields the same ids.
     pub id: String,
     pub time: Timestamp,
     pub host: String,

@@ -2,9 +2,10 @@
 //!
 //! - [`Parser`] turns one log line into one [`Event`] (RFC 3164, RFC 3339 and RFC 5424 syslog headers; every Postfix
 //!   daemon that matters for deliveries; anything else becomes [`EventKind::Unknown`], counted, never dropped).
-//! - [`Correlator`] joins a message's lines by (host, Postfix instance, queue id) and emits one [`DeliveryAttempt`] per status line and a
-//!   [`MessageFinished`] when the queue manager removes the message. Its state is bounded and serialisable.
-//! - [`classify`] puts every failed attempt in a [`BounceClass`] (hard / soft / undetermined and a reason).
+//! - [`Correlator`] joins a message's lines by (host, Postfix instance, queue id) and emits one [`DeliveryAttempt`]
+//!   per status line and a [`MessageFinished`] when the queue manager removes the message. Its state is bounded and
+//!   serialisable.
+//! - [`classify()`] puts every failed attempt in a [`BounceClass`] (hard / soft / undetermined and a reason).
 //!
 //! This crate does no I/O: no files, no sockets, no clock. The caller passes the reference time for year inference.
 
@@ -18,7 +19,8 @@ pub mod time;
 
 pub use classify::{BounceClass, BounceReason, Severity, classify, classify_attempt};
 pub use correlate::{
-    Correlator, CorrelatorConfig, CorrelatorState, DeliveryAttempt, MessageFinished, Record,
+    Correlator, CorrelatorConfig, CorrelatorState, DeliveryAttempt, FinishReason, MessageFinished,
+    Record,
 };
 pub use event::{Event, EventKind, Status, Text};
 pub use parse::{DEFAULT_TAG_HEADER, Parser, ParserConfig};
