@@ -29,6 +29,15 @@ pub struct ParseArgs {
     /// Header that carries the application's message tag (repeatable). Default: X-Relaywatch-Tag.
     #[arg(long = "tag-header", value_name = "NAME")]
     pub tag_headers: Vec<String>,
+    /// UTC offset in minutes of the clock that wrote year-less RFC 3164 stamps (they carry no zone), e.g. 60 for
+    /// CET. Stamps with an offset (RFC 3339, RFC 5424) ignore it.
+    #[arg(
+        long,
+        value_name = "MINUTES",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
+    pub utc_offset: i16,
     /// Prefix of the syslog names your Postfix instances log under (repeatable). Default: postfix.
     #[arg(long = "syslog-name", value_name = "PREFIX")]
     pub syslog_names: Vec<String>,
@@ -129,6 +138,7 @@ pub fn run(args: ParseArgs) -> Result<()> {
         let mut config = ParserConfig {
             tag_headers: tag_headers.clone(),
             reference_unix: reference,
+            rfc3164_offset_minutes: args.utc_offset,
             ..Default::default()
         };
         if !args.syslog_names.is_empty() {

@@ -110,3 +110,23 @@ fn the_summary_is_for_people() {
     assert!(out.contains("not understood    1"), "{out}");
     assert!(out.contains("bounced"), "{out}");
 }
+
+#[test]
+fn year_less_stamps_take_the_given_utc_offset() {
+    let out = run_stdin(
+        &[
+            "parse",
+            "--json",
+            "--tag-header",
+            "X-App-Tag",
+            "--reference-time",
+            "1796000000",
+            "--utc-offset",
+            "-300",
+            "-",
+        ],
+        LOG.as_bytes(),
+    );
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["time"], "2026-11-28T22:44:42-05:00");
+}
