@@ -1,0 +1,287 @@
+//! One audit of one domain: every area's rules over the answers gathered so far.
+
+use crate::dns::{Answers, Query, Resolver};
+use crate::finding::{Finding, NotTested, Report, Rule};
+use crate::{bimi, dkim, dmarc, grade, mta_sts, mx, ptr, smtp_tls, spf, tls_rpt};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+/// What to audit, and what the worker observed beyond DNS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditInput {
+    /// Lowercase, without the trailing dot.
+    pub domain: String,
+    /// DKIM selectors the tenant registered.
+    pub selectors: Vec<String>,
+    /// DKIM selectors seen in the mail log's signer lines (OpenDKIM `s=`/`d=`).
+    pub observed_selectors: Vec<String>,
+    /// Single sending addresses; networks are expanded by nobody (they are not checked one by one).
+    pub sending_ips: Vec<IpAddr>,
+    /// The name the sending servers give in HELO/EHLO, when known.
+    pub helo: Option<String>,
+    /// Messages a day sent from the domain, when the mail log shows it: turns on the bulk-sender rule.
+    pub daily_volume: Option<u64>,
+    /// mail-auth's SPF result (`pass`, `fail`, `softfail`, `neutral`, `none`, `temperror`, `permerror`) for each
+    /// sending IP with MAIL FROM `postmaster@<domain>`.
+    pub spf_results: Vec<(IpAddr, String)>,
+    pub mta_sts_fetch: Option<mta_sts::PolicyFetch>,
+    /// None when SMTP checks are switched off.
+    pub smtp_probes: Option<Vec<smtp_tls::Probe>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub report: Report,
+    /// Queries the rules asked for that `answers` lacks. Empty means the report is final (for DNS).
+    pub missing: BTreeSet<Query>,
+}
+
+/// Every rule of every area, for documentation and the uniqueness test.
+pub fn catalog() -> Vec<&'static Rule> {
+    [
+        spf::RULES,
+        dkim::RULES,
+        dmarc::RULES,
+        mx::RULES,
+        ptr::RULES,
+        mta_sts::RULES,
+        tls_rpt::RULES,
+        bimi::RULES,
+        smtp_tls::RULES,
+    ]
+    .concat()
+}
+
+pub fn evaluate(input: &AuditInput, answers: &Answers) -> Evaluation {
+    let domain = crate::dns::normalize(&input.domain);
+    let mut dns = Resolver::new(answers);
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut not_tested: Vec<NotTested> = Vec::new();
+
+    let (f, n, _spf) = spf::check(&mut dns, &domain, &input.spf_results);
+    findings.extend(f);
+    not_tested.extend(n);
+
+    let mut selectors: Vec<String> = input
+        .selectors
+        .iter()
+        .chain(&input.observed_selectors)
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    selectors.sort();
+    selectors.dedup();
+    let mut usable_key = false;
+    if selectors.is_empty() {
+        findings.push(Finding::new(
+            &dkim::NO_SELECTORS,
+            &domain,
+            "no selector registered for the domain and none seen in the mail log",
+        ));
+    }
+    for s in &selectors {
+        usable_key |=
+            dkim::check_selector(&mut dns, &domain, s, &mut findings, &mut not_tested).is_some();
+    }
+
+    let applied = dmarc::check(&mut dns, &domain, &mut findings, &mut not_tested);
+    if let Some(volume) = input
+        .daily_volume
+        .filter(|v| *v >= dmarc::BULK_DAILY_VOLUME)
+    {
+        if applied.known && !applied.found {
+            findings.push(Finding::new(
+                &dmarc::BULK_NO_DMARC,
+                &domain,
+                format!("{volume} messages a day from {domain}, no DMARC record"),
+            ));
+        }
+        let spf_aligned =
+            !input.spf_results.is_empty() && input.spf_results.iter().all(|(_, r)| r == "pass");
+        if !spf_aligned && !usable_key {
+            findings.push(Finding::new(
+                &dmarc::BULK_UNALIGNED,
+                &domain,
+                format!(
+                    "{volume} messages a day; SPF for the sending IPs: {}; usable DKIM keys: none",
+                    if input.spf_results.is_empty() {
+                        "no sending IPs known".to_string()
+                    } else {
+                        input
+                            .spf_results
+                            .iter()
+                            .map(|(ip, r)| format!("{ip} {r}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+
+    mx::check(&mut dns, &domain, &mut findings, &mut not_tested);
+    let mx_hosts = mx::hosts(answers, &domain);
+
+    for ip in &input.sending_ips {
+        ptr::check(
+            &mut dns,
+            *ip,
+            input.helo.as_deref(),
+            &mut findings,
+            &mut not_tested,
+        );
+    }
+
+    let sts_mode = mta_sts::check(
+        &mut dns,
+        &domain,
+        input.mta_sts_fetch.as_ref(),
+        &mx_hosts,
+        &mut findings,
+        &mut not_tested,
+    );
+    tls_rpt::check(
+        &mut dns,
+        &domain,
+        mta_sts::record_present(answers, &domain),
+        &mut findings,
+        &mut not_tested,
+    );
+    bimi::check(&mut dns, &domain, &applied, &mut findings, &mut not_tested);
+    let mut areas: Vec<&str> = grade::AREAS.to_vec();
+    match &input.smtp_probes {
+        Some(probes) => {
+            smtp_tls::check(probes, sts_mode.as_deref(), &mut findings, &mut not_tested)
+        }
+        None => areas.retain(|a| *a != "smtp_tls"),
+    }
+    if input.sending_ips.is_empty() {
+        areas.retain(|a| *a != "ptr");
+    }
+
+    // One finding per code and subject and evidence: a record reached twice through includes is judged once.
+    let mut seen = BTreeSet::new();
+    findings.retain(|f| seen.insert((f.code.clone(), f.subject.clone(), f.evidence.clone())));
+    findings.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then_with(|| a.code.cmp(&b.code))
+            .then_with(|| a.subject.cmp(&b.subject))
+    });
+    let scorecard = grade::scorecard(&findings, &not_tested, &areas);
+    Evaluation {
+        report: Report {
+            domain,
+            findings,
+            not_tested,
+            scorecard,
+        },
+        missing: dns.missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::{Answer, Rdata, RecordType};
+
+    fn txt(s: &str) -> Answer {
+        Answer::Records(vec![Rdata::Txt(vec![s.as_bytes().to_vec()])])
+    }
+
+    /// Resolves from a fixed table until nothing is missing, like the worker does over the network.
+    fn run(input: &AuditInput, table: &[(&str, RecordType, Answer)]) -> Report {
+        let mut answers = Answers::new();
+        for _ in 0..30 {
+            let e = evaluate(input, &answers);
+            if e.missing.is_empty() {
+                return e.report;
+            }
+            for q in e.missing {
+                let a = table
+                    .iter()
+                    .find(|(n, t, _)| *n == q.name && *t == q.rtype)
+                    .map(|(_, _, a)| a.clone())
+                    .unwrap_or(Answer::NxDomain);
+                answers.insert(q, a);
+            }
+        }
+        panic!("no fixpoint");
+    }
+
+    #[test]
+    fn codes_are_unique_and_start_with_their_area() {
+        let mut codes = BTreeSet::new();
+        for r in catalog() {
+            assert!(codes.insert(r.code), "duplicate {}", r.code);
+            let area = r.code.split('.').next().unwrap();
+            assert!(grade::AREAS.contains(&area), "{} has no known area", r.code);
+            assert!(r.remediation.ends_with('.'), "{}", r.code);
+        }
+    }
+
+    #[test]
+    fn a_timeout_is_not_tested_never_clean() {
+        let input = AuditInput {
+            domain: "example.com".into(),
+            selectors: vec!["s1".into()],
+            ..Default::default()
+        };
+        let r = run(
+            &input,
+            &[
+                (
+                    "example.com",
+                    RecordType::Txt,
+                    Answer::Failed("timed out".into()),
+                ),
+                (
+                    "s1._domainkey.example.com",
+                    RecordType::Txt,
+                    Answer::Failed("timed out".into()),
+                ),
+            ],
+        );
+        assert!(r.not_tested.iter().any(|n| n.area == "spf"));
+        assert!(r.not_tested.iter().any(|n| n.area == "dkim"));
+        assert!(
+            !r.findings
+                .iter()
+                .any(|f| f.area() == "spf" || f.area() == "dkim")
+        );
+        assert!(!r.scorecard.complete);
+    }
+
+    #[test]
+    fn spf_loop_is_found_without_looping() {
+        let input = AuditInput {
+            domain: "a.example".into(),
+            ..Default::default()
+        };
+        let r = run(
+            &input,
+            &[
+                (
+                    "a.example",
+                    RecordType::Txt,
+                    txt("v=spf1 include:b.example -all"),
+                ),
+                (
+                    "b.example",
+                    RecordType::Txt,
+                    txt("v=spf1 include:a.example -all"),
+                ),
+            ],
+        );
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.code == "spf.include_loop")
+            .expect("loop found");
+        assert!(
+            f.evidence.contains("a.example → b.example → a.example"),
+            "{}",
+            f.evidence
+        );
+    }
+}
