@@ -5,6 +5,8 @@
 //! it as their issues land, each as a cron worker that enqueues one durable job per tenant and a worker that consumes
 //! them.
 
+pub mod audit;
+pub mod dns;
 pub mod housekeeping;
 
 use apalis::prelude::*;
