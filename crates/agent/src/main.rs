@@ -1,16 +1,18 @@
-//! relaywatch-agent: reads Postfix logs on a mail host and turns them into delivery records.
+//! relaywatch-agent: reads Postfix logs on a mail host and ships delivery records to the Relaywatch API.
 //!
-//! Subcommands: `parse` (offline: files or stdin to NDJSON, statistics or a summary). Tailing and shipping come later.
+//! Subcommands: `run` (follow logs and ship), `backfill` (ship old logs once), `check` (configuration, files, API),
+//! `parse` (offline: files or stdin to NDJSON, statistics or a summary).
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod parse_cmd;
+use relaywatch_agent::{backfill_cmd, check_cmd, parse_cmd, run_cmd};
 
 #[derive(Parser)]
 #[command(
     name = "relaywatch-agent",
     version,
-    about = "Reads Postfix logs and turns them into delivery records"
+    about = "Reads Postfix logs and ships delivery records to Relaywatch"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -19,19 +21,59 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Parse and correlate Postfix log files (plain or .gz; `-` for stdin).
+    /// Follow Postfix logs and ship delivery records to the API (through rotations, restarts and API outages).
+    Run(run_cmd::RunArgs),
+    /// Ship old log files (plain or .gz) once, with progress and a summary.
+    Backfill(backfill_cmd::BackfillArgs),
+    /// Check the configuration, the log files, the state directory and the API key.
+    Check(check_cmd::CheckArgs),
+    /// Parse and correlate Postfix log files (plain or .gz; `-` for stdin). No network.
     Parse(parse_cmd::ParseArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELAYWATCH_AGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Parse(args) => parse_cmd::run(args),
+        Command::Run(args) => {
+            init_logging();
+            run_cmd::run(args)
+        }
+        Command::Backfill(args) => {
+            init_logging();
+            backfill_cmd::run(args)
+        }
+        Command::Check(args) => {
+            init_logging();
+            match check_cmd::run(args) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::from(1),
+                Err(e) => Err(e),
+            }
+        }
     };
-    // `relaywatch-agent parse --json log | head` is a normal use: a closed pipe ends the output, it is no error.
     match result {
-        Err(e) if is_broken_pipe(&e) => Ok(()),
-        other => other,
+        Ok(()) => ExitCode::SUCCESS,
+        // `relaywatch-agent parse --json log | head` is a normal use: a closed pipe ends the output, it is no error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("relaywatch-agent: error: {e:#}");
+            if e.downcast_ref::<run_cmd::ConfigError>().is_some() {
+                ExitCode::from(run_cmd::EXIT_CONFIG as u8)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
     }
 }
 

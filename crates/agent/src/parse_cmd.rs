@@ -198,7 +198,10 @@ fn process(
 
 /// Calls `f` with every line (its newline included when present). Lines are handed out where they lie in the
 /// reader's buffer; only a line that straddles two reads is copied.
-fn for_each_line(reader: &mut dyn BufRead, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+pub(crate) fn for_each_line(
+    reader: &mut dyn BufRead,
+    mut f: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     let mut carry: Vec<u8> = Vec::new();
     loop {
         let chunk = reader.fill_buf()?;
@@ -332,7 +335,7 @@ fn summary(out: &mut impl Write, t: &Totals, c: &Correlator, seconds: f64) -> Re
     Ok(())
 }
 
-fn open(path: &Path) -> Result<Box<dyn BufRead>> {
+pub(crate) fn open(path: &Path) -> Result<Box<dyn BufRead>> {
     const BUF: usize = 1 << 18;
     let raw: Box<dyn Read> = if path == Path::new("-") {
         Box::new(io::stdin())
@@ -352,7 +355,7 @@ fn open(path: &Path) -> Result<Box<dyn BufRead>> {
     }
 }
 
-fn reference_time(path: &Path) -> Result<i64> {
+pub(crate) fn reference_time(path: &Path) -> Result<i64> {
     let now = || {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

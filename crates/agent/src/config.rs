@@ -1,0 +1,404 @@
+//! Agent configuration: a TOML file, then `RELAYWATCH_AGENT_*` environment variables, then flags; each overrides the
+//! one before. The API key comes from the file, `RELAYWATCH_AGENT_API_KEY`, or a key file, and never prints.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use relaywatch_postfix::DEFAULT_TAG_HEADER;
+use serde::Deserialize;
+
+/// A secret that never shows in logs or debug output.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where a first start begins in a log that already has content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum StartAt {
+    /// Ship the whole current file (ids are stable, so this is harmless when some of it was shipped before).
+    Beginning,
+    /// Only lines written from now on.
+    End,
+}
+
+/// The TOML file. Every field is optional; defaults are in [`Config`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub api_url: Option<String>,
+    pub api_key: Option<Secret>,
+    pub api_key_file: Option<PathBuf>,
+    pub logs: Option<Vec<String>>,
+    pub tag_headers: Option<Vec<String>>,
+    pub syslog_names: Option<Vec<String>>,
+    pub host_name: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub spool_max_bytes: Option<u64>,
+    pub batch_max_records: Option<usize>,
+    pub batch_linger_ms: Option<u64>,
+    pub poll_interval_ms: Option<u64>,
+    pub idle_flush_ms: Option<u64>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub heartbeat_interval_secs: Option<u64>,
+    pub utc_offset_minutes: Option<i16>,
+    pub start_at: Option<StartAt>,
+    pub request_timeout_secs: Option<u64>,
+    pub tls: Option<TlsFileConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFileConfig {
+    /// PEM file of extra CA certificates (a self-hosted API with a private CA).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Flags of `run` and `check`; each overrides the file and the environment.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Base URL of the Relaywatch API, e.g. https://relaywatch.example.com.
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// File holding the ingest API key (rw_...).
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Log file or glob to follow (repeatable), e.g. /var/log/mail.log.
+    #[arg(long = "log", value_name = "PATH")]
+    pub logs: Vec<String>,
+    /// Directory for the checkpoint and the spool.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Header that carries the application's message tag (repeatable). Default: X-Relaywatch-Tag.
+    #[arg(long = "tag-header", value_name = "NAME")]
+    pub tag_headers: Vec<String>,
+    /// Name of this mail host as reported to the API. Default: the machine's host name.
+    #[arg(long, value_name = "NAME")]
+    pub host_name: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Largest spool on disk, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub spool_max_bytes: Option<u64>,
+    /// Records per batch (at most 5000).
+    #[arg(long, value_name = "N")]
+    pub batch_max_records: Option<usize>,
+    /// How long a batch may wait for more records, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub batch_linger_ms: Option<u64>,
+    /// How often an idle log is checked for new lines, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub poll_interval_ms: Option<u64>,
+    /// Seconds between heartbeats to the API (0: none).
+    #[arg(long, value_name = "SECONDS")]
+    pub heartbeat_interval_secs: Option<u64>,
+    /// PEM file of extra CA certificates for the API's TLS certificate.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// UTC offset in minutes of year-less RFC 3164 stamps.
+    #[arg(long, value_name = "MINUTES", allow_hyphen_values = true)]
+    pub utc_offset: Option<i16>,
+    /// Where a first start begins in an existing log.
+    #[arg(long, value_enum)]
+    pub start_at: Option<StartAt>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub api_url: String,
+    pub api_key: Secret,
+    pub logs: Vec<String>,
+    pub tag_headers: Vec<String>,
+    pub syslog_names: Vec<String>,
+    pub host_name: String,
+    pub state_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    pub batch_max_records: usize,
+    pub batch_linger: Duration,
+    pub poll_interval: Duration,
+    pub idle_flush: Duration,
+    pub metrics_listen: Option<SocketAddr>,
+    pub heartbeat_interval: Duration,
+    pub utc_offset_minutes: i16,
+    pub start_at: StartAt,
+    pub request_timeout: Duration,
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/relaywatch-agent";
+
+impl Config {
+    /// Loads file, environment and flags. `need_api` is false for commands that do not talk to the API.
+    pub fn load(args: &ConfigArgs) -> Result<Config> {
+        let env = |k: &str| {
+            std::env::var(format!("RELAYWATCH_AGENT_{k}"))
+                .ok()
+                .filter(|v| !v.is_empty())
+        };
+        let config_path = args
+            .config
+            .clone()
+            .or_else(|| env("CONFIG").map(PathBuf::from));
+        let file: FileConfig = match &config_path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| {
+                    format!("{} is not a valid agent configuration", p.display())
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        fn parse<T: std::str::FromStr>(name: &str, v: Option<String>) -> Result<Option<T>>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.map(|v| {
+                v.parse::<T>()
+                    .map_err(|e| anyhow::anyhow!("RELAYWATCH_AGENT_{name}={v:?}: {e}"))
+            })
+            .transpose()
+        }
+        let list = |v: Option<String>| -> Option<Vec<String>> {
+            v.map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+        };
+        let nonempty = |v: Vec<String>| (!v.is_empty()).then_some(v);
+
+        let api_url = args
+            .api_url
+            .clone()
+            .or_else(|| env("API_URL"))
+            .or(file.api_url)
+            .unwrap_or_default();
+        let key_file = args
+            .api_key_file
+            .clone()
+            .or_else(|| env("API_KEY_FILE").map(PathBuf::from))
+            .or(file.api_key_file);
+        // A key file named on the command line or in the environment wins over a key written in the file.
+        let api_key = match (&args.api_key_file, env("API_KEY"), key_file, file.api_key) {
+            (Some(_), _, Some(f), _) => read_key_file(&f)?,
+            (None, Some(k), _, _) => Secret::new(k),
+            (None, None, Some(f), _) => read_key_file(&f)?,
+            (_, _, _, Some(k)) => k,
+            _ => Secret::default(),
+        };
+        let logs = nonempty(args.logs.clone())
+            .or_else(|| list(env("LOGS")))
+            .or(file.logs)
+            .unwrap_or_default();
+        let tag_headers = nonempty(args.tag_headers.clone())
+            .or_else(|| list(env("TAG_HEADERS")))
+            .or(file.tag_headers)
+            .unwrap_or_else(|| vec![DEFAULT_TAG_HEADER.to_string()]);
+        let syslog_names = list(env("SYSLOG_NAMES"))
+            .or(file.syslog_names)
+            .unwrap_or_else(|| vec!["postfix".to_string()]);
+        let host_name = args
+            .host_name
+            .clone()
+            .or_else(|| env("HOST_NAME"))
+            .or(file.host_name)
+            .unwrap_or_else(machine_host_name);
+        let state_dir = args
+            .state_dir
+            .clone()
+            .or_else(|| env("STATE_DIR").map(PathBuf::from))
+            .or(file.state_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        let ms =
+            |flag: Option<u64>, name: &str, file: Option<u64>, default: u64| -> Result<Duration> {
+                Ok(Duration::from_millis(
+                    flag.or(parse(name, env(name))?).or(file).unwrap_or(default),
+                ))
+            };
+        let batch_max_records = args
+            .batch_max_records
+            .or(parse("BATCH_MAX_RECORDS", env("BATCH_MAX_RECORDS"))?)
+            .or(file.batch_max_records)
+            .unwrap_or(2_000);
+        let config = Config {
+            api_url: api_url.trim_end_matches('/').to_string(),
+            api_key,
+            logs,
+            tag_headers,
+            syslog_names,
+            host_name,
+            state_dir,
+            spool_max_bytes: args
+                .spool_max_bytes
+                .or(parse("SPOOL_MAX_BYTES", env("SPOOL_MAX_BYTES"))?)
+                .or(file.spool_max_bytes)
+                .unwrap_or(256 * 1024 * 1024),
+            batch_max_records,
+            batch_linger: ms(
+                args.batch_linger_ms,
+                "BATCH_LINGER_MS",
+                file.batch_linger_ms,
+                1_000,
+            )?,
+            poll_interval: ms(
+                args.poll_interval_ms,
+                "POLL_INTERVAL_MS",
+                file.poll_interval_ms,
+                250,
+            )?,
+            idle_flush: ms(None, "IDLE_FLUSH_MS", file.idle_flush_ms, 1_000)?,
+            metrics_listen: args
+                .metrics_listen
+                .or(parse("METRICS_LISTEN", env("METRICS_LISTEN"))?)
+                .or(file.metrics_listen),
+            heartbeat_interval: Duration::from_secs(
+                args.heartbeat_interval_secs
+                    .or(parse(
+                        "HEARTBEAT_INTERVAL_SECS",
+                        env("HEARTBEAT_INTERVAL_SECS"),
+                    )?)
+                    .or(file.heartbeat_interval_secs)
+                    .unwrap_or(60),
+            ),
+            utc_offset_minutes: args
+                .utc_offset
+                .or(parse("UTC_OFFSET_MINUTES", env("UTC_OFFSET_MINUTES"))?)
+                .or(file.utc_offset_minutes)
+                .unwrap_or(0),
+            start_at: args
+                .start_at
+                .or(match env("START_AT").as_deref() {
+                    Some("end") => Some(StartAt::End),
+                    Some("beginning") => Some(StartAt::Beginning),
+                    Some(other) => {
+                        bail!("RELAYWATCH_AGENT_START_AT={other:?}: expected beginning or end")
+                    }
+                    None => None,
+                })
+                .or(file.start_at)
+                .unwrap_or(StartAt::Beginning),
+            request_timeout: Duration::from_secs(
+                parse("REQUEST_TIMEOUT_SECS", env("REQUEST_TIMEOUT_SECS"))?
+                    .or(file.request_timeout_secs)
+                    .unwrap_or(30),
+            ),
+            tls_ca_file: args
+                .tls_ca_file
+                .clone()
+                .or_else(|| env("TLS_CA_FILE").map(PathBuf::from))
+                .or(file.tls.and_then(|t| t.ca_file)),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.batch_max_records == 0
+            || self.batch_max_records > relaywatch_domain::wire::MAX_RECORDS_PER_BATCH
+        {
+            bail!(
+                "batch_max_records must be 1..={}",
+                relaywatch_domain::wire::MAX_RECORDS_PER_BATCH
+            );
+        }
+        if self.poll_interval < Duration::from_millis(10) {
+            bail!("poll_interval_ms must be at least 10 (a smaller value is busy-polling)");
+        }
+        if self.host_name.trim().is_empty() {
+            bail!("host_name is empty");
+        }
+        Ok(())
+    }
+
+    /// The settings `run` and `check` need before they start.
+    pub fn require_api(&self) -> Result<()> {
+        if self.api_url.is_empty() {
+            bail!("no API URL: set api_url in the file, RELAYWATCH_AGENT_API_URL or --api-url");
+        }
+        if !(self.api_url.starts_with("http://") || self.api_url.starts_with("https://")) {
+            bail!("api_url must start with http:// or https://");
+        }
+        if self.api_key.is_empty() {
+            bail!(
+                "no API key: set api_key_file (or api_key) in the file, RELAYWATCH_AGENT_API_KEY(_FILE) or --api-key-file"
+            );
+        }
+        Ok(())
+    }
+
+    pub fn require_logs(&self) -> Result<()> {
+        if self.logs.is_empty() {
+            bail!("no log to follow: set logs in the file, RELAYWATCH_AGENT_LOGS or --log PATH");
+        }
+        Ok(())
+    }
+
+    /// The configured log paths with globs expanded. A plain path is kept even when it does not exist yet (the
+    /// tailer waits for it); a glob names what exists now.
+    pub fn log_paths(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for pattern in &self.logs {
+            if pattern.contains(['*', '?', '[']) {
+                if let Ok(paths) = glob::glob(pattern) {
+                    out.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
+                }
+            } else {
+                out.push(PathBuf::from(pattern));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<Secret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the API key file {}", path.display()))?;
+    let key = text.trim();
+    if key.is_empty() {
+        bail!("the API key file {} is empty", path.display());
+    }
+    Ok(Secret::new(key))
+}
+
+/// The machine's host name (no libc call: the kernel publishes it).
+pub fn machine_host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| "localhost".to_string())
+}

@@ -1,0 +1,400 @@
+//! The reading side of `run`: follow every log, parse and correlate each line, cut batches at points the checkpoint
+//! can describe exactly, and write them to the spool. It runs on its own thread and never touches the network.
+//!
+//! A batch is cut only where resuming reproduces exactly what an uninterrupted run would emit:
+//! - before a line whose log second is later than every line before it (the correlator flushes its held-back records
+//!   there anyway, so flushing them at the cut changes nothing), or
+//! - when the log has been idle for `idle_flush` (the correlator is flushed then in any case).
+//!
+//! Each spool batch carries the reader state after it (file fingerprint, offset, correlator state). The shipper
+//! makes that state the checkpoint once the API has acknowledged the batch.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use relaywatch_postfix::{Correlator, CorrelatorConfig, EventKind, Parser, ParserConfig, Record};
+
+use crate::config::{Config, StartAt};
+use crate::metrics::{AgentEvents, Metrics};
+use crate::spool::{Spool, SpoolMeta};
+use crate::state::{Checkpoint, StreamState};
+use crate::tail::{Flow, Follower, Line, Position};
+
+/// Bytes read from one log before the others get a turn and the timers are checked.
+const POLL_BUDGET: u64 = 1 << 20;
+
+/// A batch being built: the gzip-compressed body of an `IngestBatch`, written as records come.
+struct Segment {
+    body: Option<GzEncoder<Vec<u8>>>,
+    records: u64,
+    lines: u64,
+    started: Option<Instant>,
+}
+
+impl Segment {
+    fn new() -> Segment {
+        Segment {
+            body: None,
+            records: 0,
+            lines: 0,
+            started: None,
+        }
+    }
+
+    fn add(&mut self, prefix: &[u8], record: &Record) -> Result<()> {
+        let body = self.body.get_or_insert_with(|| {
+            let mut enc = GzEncoder::new(Vec::with_capacity(64 * 1024), Compression::fast());
+            // Writing into a Vec cannot fail.
+            let _ = enc.write_all(prefix);
+            enc
+        });
+        if self.records > 0 {
+            body.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *body, record)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>> {
+        self.started = None;
+        self.lines = 0;
+        self.records = 0;
+        match self.body.take() {
+            Some(mut enc) => {
+                enc.write_all(b"]}")?;
+                Ok(enc.finish()?)
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+struct Stream {
+    key: String,
+    follower: Follower,
+    parser: Parser,
+    correlator: Correlator,
+    /// The latest log second seen; a line beyond it is a clean place to cut.
+    last_second: i64,
+    segment: Segment,
+    last_data: Instant,
+    idle_flushed: bool,
+    records: Vec<Record>,
+}
+
+pub struct Reader {
+    streams: Vec<Stream>,
+    spool: Arc<Spool>,
+    metrics: Arc<Metrics>,
+    next_seq: u64,
+    batch_max_records: u64,
+    batch_linger: Duration,
+    idle_flush: Duration,
+    poll_interval: Duration,
+    /// `{"agent":{...},"records":[`
+    prefix: Vec<u8>,
+    wake_shipper: Box<dyn Fn() + Send>,
+    last_reference: Instant,
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Reader {
+    /// Builds the reader from the checkpoint and the spool: a log whose latest batch is still in the spool resumes
+    /// after that batch, otherwise after the acknowledged checkpoint.
+    pub fn new(
+        config: &Config,
+        paths: &[PathBuf],
+        checkpoint: &Checkpoint,
+        spool: Arc<Spool>,
+        metrics: Arc<Metrics>,
+        wake_shipper: Box<dyn Fn() + Send>,
+    ) -> Result<Reader> {
+        let mut resume = checkpoint.streams.clone();
+        let mut next_seq = checkpoint.acked_seq + 1;
+        for (seq, _) in spool.list()? {
+            let meta = spool.read_meta(seq)?;
+            next_seq = next_seq.max(seq + 1);
+            resume.insert(meta.stream.clone(), meta.state);
+        }
+        let prefix = {
+            let agent = relaywatch_domain::wire::AgentInfo {
+                host_name: config.host_name.clone(),
+                version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            };
+            let mut p = b"{\"agent\":".to_vec();
+            serde_json::to_writer(&mut p, &agent)?;
+            p.extend_from_slice(b",\"records\":[");
+            p
+        };
+        let events = AgentEvents { metrics: &metrics };
+        let mut streams = Vec::new();
+        for path in paths {
+            let key = path.to_string_lossy().into_owned();
+            let mut parser_config = ParserConfig {
+                tag_headers: config.tag_headers.clone(),
+                reference_unix: now_unix(),
+                rfc3164_offset_minutes: config.utc_offset_minutes,
+                ..Default::default()
+            };
+            parser_config.syslog_names.clone_from(&config.syslog_names);
+            let (follower, correlator) = match resume.get(&key) {
+                Some(state) => {
+                    let correlator = match &state.correlator {
+                        Some(c) => Correlator::restore(CorrelatorConfig::default(), c.clone())
+                            .map_err(|e| anyhow::anyhow!("checkpoint of {key}: {e}"))?,
+                        None => Correlator::new(CorrelatorConfig::default()),
+                    };
+                    (Follower::resume(path, &state.position, &events), correlator)
+                }
+                None => (
+                    match config.start_at {
+                        StartAt::Beginning => Follower::new(path),
+                        StartAt::End => Follower::at_end(path),
+                    },
+                    Correlator::new(CorrelatorConfig::default()),
+                ),
+            };
+            streams.push(Stream {
+                key,
+                follower,
+                parser: Parser::new(parser_config),
+                correlator,
+                last_second: i64::MIN,
+                segment: Segment::new(),
+                last_data: Instant::now(),
+                idle_flushed: true,
+                records: Vec::with_capacity(64),
+            });
+        }
+        Ok(Reader {
+            streams,
+            spool,
+            metrics,
+            next_seq,
+            batch_max_records: config.batch_max_records as u64,
+            batch_linger: config.batch_linger,
+            idle_flush: config.idle_flush,
+            poll_interval: config.poll_interval,
+            prefix,
+            wake_shipper,
+            last_reference: Instant::now(),
+        })
+    }
+
+    /// Reads until `stop` is set. Returns only on stop or on an error writing the spool that persists.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<()> {
+        let mut spool_full_reported = false;
+        while !stop.load(Ordering::Relaxed) {
+            if self.spool.is_full() {
+                if !spool_full_reported {
+                    Metrics::add(&self.metrics.spool_full_pauses, 1);
+                    tracing::warn!(
+                        spool_bytes = self.spool.bytes(),
+                        spool_max_bytes = self.spool.max_bytes(),
+                        "spool full: reading of logs paused until the API takes batches again; \
+                         the log files are the buffer now, nothing is dropped"
+                    );
+                    spool_full_reported = true;
+                }
+                std::thread::sleep(self.poll_interval);
+                continue;
+            }
+            if spool_full_reported {
+                tracing::info!("spool has room again: reading resumes");
+                spool_full_reported = false;
+            }
+            if self.last_reference.elapsed() > Duration::from_secs(60) {
+                // Year inference for year-less stamps follows the wall clock.
+                let now = now_unix();
+                for s in &mut self.streams {
+                    s.parser.set_reference_unix(now);
+                }
+                self.last_reference = Instant::now();
+            }
+            let mut busy = false;
+            for i in 0..self.streams.len() {
+                busy |= self.poll_stream(i)?;
+            }
+            if !busy {
+                std::thread::sleep(self.poll_interval);
+            }
+        }
+        Ok(())
+    }
+
+    /// One poll of one log. True when it read something.
+    fn poll_stream(&mut self, i: usize) -> Result<bool> {
+        let metrics = Arc::clone(&self.metrics);
+        let events = AgentEvents { metrics: &metrics };
+        let max = self.batch_max_records;
+        let linger = self.batch_linger;
+        let prefix = &self.prefix;
+        let stream = &mut self.streams[i];
+        let Stream {
+            follower,
+            parser,
+            correlator,
+            last_second,
+            segment,
+            records,
+            ..
+        } = stream;
+        let mut error = None;
+        let mut unknown = 0u64;
+        let mut not_postfix = 0u64;
+        let mut newest = 0i64;
+        let mut on_line = |line: Line<'_>| -> Flow {
+            let event = parser.parse_line(line.bytes);
+            if let Some(h) = &event.header {
+                let second = h.time.unix_seconds();
+                if second > *last_second {
+                    let full = segment.records >= max;
+                    let lingered = segment.started.is_some_and(|t| t.elapsed() >= linger);
+                    if (full || lingered) && segment.lines > 0 && line.before.is_some() {
+                        return Flow::StopBefore;
+                    }
+                    *last_second = second;
+                    newest = second;
+                }
+            }
+            match event.kind {
+                EventKind::Unknown { .. } => unknown += 1,
+                EventKind::NotPostfix { .. } => not_postfix += 1,
+                _ => {}
+            }
+            correlator.push(&event, records);
+            segment.lines += 1;
+            if segment.started.is_none() {
+                segment.started = Some(Instant::now());
+            }
+            for r in records.drain(..) {
+                if let Err(e) = segment.add(prefix, &r) {
+                    error = Some(e);
+                }
+            }
+            Flow::Continue
+        };
+        let progress = follower.poll(POLL_BUDGET, &events, &mut on_line);
+        if let Some(e) = error {
+            return Err(e);
+        }
+        Metrics::add(&metrics.lines_read, progress.lines);
+        Metrics::add(&metrics.bytes_read, progress.bytes);
+        Metrics::add(&metrics.unknown_lines, unknown);
+        Metrics::add(&metrics.not_postfix_lines, not_postfix);
+        if newest > 0 {
+            metrics
+                .newest_line_unix
+                .fetch_max(newest, Ordering::Relaxed);
+        }
+        if progress.lines > 0 || progress.stopped {
+            stream.last_data = Instant::now();
+            stream.idle_flushed = false;
+        }
+        if progress.stopped {
+            self.cut(i)?;
+            return Ok(true);
+        }
+        let stream = &mut self.streams[i];
+        if progress.idle
+            && !stream.idle_flushed
+            && stream.last_data.elapsed() >= self.idle_flush
+            && stream.follower.position().is_some()
+        {
+            // The log went quiet: what the correlator holds back will not meet more context soon.
+            stream.idle_flushed = true;
+            if stream.segment.lines > 0 {
+                self.cut(i)?;
+            } else {
+                let mut out = Vec::new();
+                stream.correlator.flush(&mut out);
+                if !out.is_empty() {
+                    for r in &out {
+                        stream.segment.add(&self.prefix, r)?;
+                    }
+                    self.cut(i)?;
+                }
+            }
+        }
+        Ok(progress.bytes > 0)
+    }
+
+    /// Closes the current batch of stream `i` at the follower's position and writes it to the spool.
+    fn cut(&mut self, i: usize) -> Result<()> {
+        let stream = &mut self.streams[i];
+        let Some(position) = stream.follower.position() else {
+            return Ok(());
+        };
+        let mut out = Vec::new();
+        let state = stream.correlator.checkpoint(&mut out);
+        for r in &out {
+            stream.segment.add(&self.prefix, r)?;
+        }
+        let records = stream.segment.records;
+        let lines = stream.segment.lines;
+        let body = stream.segment.finish()?;
+        let meta = SpoolMeta {
+            seq: self.next_seq,
+            stream: stream.key.clone(),
+            records,
+            lines,
+            state: StreamState {
+                position: position.clone(),
+                correlator: Some(state),
+            },
+        };
+        Metrics::add(&self.metrics.records_emitted, records);
+        self.metrics
+            .in_flight
+            .store(stream.correlator.in_flight() as u64, Ordering::Relaxed);
+        self.metrics
+            .evicted
+            .store(stream.correlator.evicted(), Ordering::Relaxed);
+        // A full or failing disk is waited out: the batch stays in memory and the log is not read further.
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match self.spool.write(&meta, &body) {
+                Ok(()) => break,
+                Err(e) => {
+                    let msg = format!("cannot write the spool: {e:#}");
+                    tracing::error!("{msg}; retrying in {delay:?}");
+                    self.metrics.set_error(msg);
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        self.next_seq += 1;
+        Metrics::add(&self.metrics.batches_spooled, 1);
+        self.metrics
+            .spool_bytes
+            .store(self.spool.bytes(), Ordering::Relaxed);
+        self.metrics
+            .spool_batches
+            .store(self.spool.files(), Ordering::Relaxed);
+        tracing::debug!(seq = meta.seq, records, lines, offset = position.offset, stream = %meta.stream, "batch spooled");
+        (self.wake_shipper)();
+        Ok(())
+    }
+}
+
+/// The position a stream would resume from, for tests and `check`.
+pub fn describe(position: &Position) -> String {
+    match &position.file {
+        Some(f) => format!("inode {} offset {}", f.ino, position.offset),
+        None => "start".to_string(),
+    }
+}
