@@ -72,6 +72,11 @@ impl TestDatabase {
             .await
             .expect("connect to test database");
         store.migrate().await.expect("migrate test database");
+        // As `relaywatch serve` does: on PostgreSQL, the days around today get their own partitions.
+        store
+            .ensure_delivery_partitions(chrono::Utc::now().date_naive(), 7)
+            .await
+            .expect("prepare partitions");
         store
     }
 }
@@ -262,6 +267,7 @@ impl TestApp {
             installation_admin: false,
             expires_at: None,
             created_by_user: None,
+            routes_by_sender: false,
         };
         self.store
             .issue_api_key(self.tenant_id, new)
@@ -290,5 +296,114 @@ impl Drop for TestApp {
         // Stop accepting; the runtime ends with the test anyway.
         let handle = self.handle.clone();
         drop(handle.stop(false));
+    }
+}
+
+/// The real Postfix log of the lab run in `../shared/lab/` (its tag header is `X-Delivery-Tag`), parsed and correlated
+/// into wire records, with times moved so the newest attempt lies one hour ago (the server refuses records older than
+/// the tenant's retention). `None`, said loudly, when the shared folder is absent.
+pub fn lab_records() -> Option<Vec<Value>> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/lab/maillog.sample");
+    let Ok(log) = std::fs::read(&path) else {
+        eprintln!(
+            "SKIPPED: {} is absent; the lab-log ingest test needs it",
+            path.display()
+        );
+        return None;
+    };
+    let parser = relaywatch_postfix::Parser::new(relaywatch_postfix::ParserConfig {
+        tag_headers: vec!["X-Delivery-Tag".into()],
+        // The lab ran in late November 2026; year-less stamps are read relative to the end of that month.
+        reference_unix: 1_796_083_200,
+        ..Default::default()
+    });
+    let mut correlator = relaywatch_postfix::Correlator::new(Default::default());
+    let mut out = Vec::new();
+    for line in log.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        correlator.push(&parser.parse_line(line), &mut out);
+    }
+    correlator.flush(&mut out);
+    let mut records: Vec<Value> = out
+        .iter()
+        .map(|r| serde_json::to_value(r).expect("records serialise"))
+        .collect();
+    let time = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v["time"].as_str().unwrap_or_default()).ok()
+    };
+    let newest = records.iter().filter_map(time).max()?;
+    let shift = chrono::Utc::now().fixed_offset() - chrono::Duration::hours(1) - newest;
+    for r in &mut records {
+        if let Some(t) = time(r) {
+            r["time"] = Value::String((t + shift).to_rfc3339());
+        }
+        for key in ["first_seen"] {
+            if let Some(t) = r[key]
+                .as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            {
+                r[key] = Value::String((t + shift).to_rfc3339());
+            }
+        }
+    }
+    Some(records)
+}
+
+/// A delivery record as an agent sends it, `minutes_ago` before now.
+pub fn delivery(queue_id: &str, recipient: &str, status: &str, minutes_ago: i64) -> Value {
+    let time = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+    let failed = status != "sent";
+    serde_json::json!({
+        "kind": "delivery",
+        "id": uuid::Uuid::now_v7().to_string(),
+        "time": time.to_rfc3339(),
+        "host": "mx1",
+        "instance": "postfix",
+        "queue_id": queue_id,
+        "daemon": "smtp",
+        "recipient": recipient,
+        "status": status,
+        "dsn": if failed { "5.1.1" } else { "2.0.0" },
+        "relay": "mx.example.org[192.0.2.25]:25",
+        "delay": 1.5,
+        "delays": {"before_queue": 0.1, "in_queue": 0.2, "connection": 0.7, "transmission": 0.5},
+        "reply": if failed { "host mx.example.org[192.0.2.25] said: 550 5.1.1 <x>: Recipient address rejected: User unknown (in reply to RCPT TO command)" } else { "250 2.0.0 Ok: queued as ABC" },
+        "bounce_class": if failed { serde_json::json!({"severity": "hard", "reason": "unknown_recipient"}) } else { Value::Null },
+        "position": 0,
+        "message_id": format!("<{queue_id}@app.example.com>"),
+        "tag": format!("tag-{queue_id}"),
+        "sender": "app@example.com",
+        "size": 1234,
+        "nrcpt": 1
+    })
+}
+
+impl TestApp {
+    /// Sends one ingest batch as agent `mx1`.
+    pub async fn ingest(&self, key: &str, records: Vec<Value>) -> Reply {
+        self.post("/v1/ingest", key, serde_json::json!({"agent": {"host_name": "mx1", "version": "test"}, "records": records}))
+            .await
+    }
+
+    /// Sends one ingest batch gzip-compressed.
+    pub async fn ingest_gzip(&self, key: &str, records: Vec<Value>) -> Reply {
+        use std::io::Write;
+        let body = serde_json::to_vec(
+            &serde_json::json!({"agent": {"host_name": "mx1"}, "records": records}),
+        )
+        .unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&body).unwrap();
+        let res = self
+            .client
+            .post(self.url("/v1/ingest"))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(enc.finish().unwrap())
+            .send()
+            .await
+            .expect("request reaches the test server");
+        Reply::read(res).await
     }
 }

@@ -28,22 +28,47 @@ fn object_endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"description": "stolen"})),
         ),
         (Method::DELETE, "/v1/sending-ips/{id}", None),
+        (Method::GET, "/v1/messages/{id}", None),
     ]
 }
 
-/// Listings of a tenant's objects.
-const LISTINGS: &[&str] = &[
-    "/v1/api-keys",
-    "/v1/users",
-    "/v1/sending-domains",
-    "/v1/sending-ips",
+/// Listings, searches and aggregates over a tenant's data, with the query that would reveal the most.
+const LISTINGS: &[(&str, &str)] = &[
+    ("/v1/api-keys", ""),
+    ("/v1/users", ""),
+    ("/v1/sending-domains", ""),
+    ("/v1/sending-ips", ""),
+    ("/v1/agents", ""),
+    ("/v1/messages", ""),
+    ("/v1/messages", "?tag=secret-tag"),
+    ("/v1/messages", "?recipient=secret-rcpt@a-customer.example"),
+    (
+        "/v1/stats/deliveries",
+        "?group_by=recipient_domain&interval=hour",
+    ),
+    ("/v1/stats/bounces", ""),
 ];
+
+/// Lookups by a value rather than an id: another tenant gets an empty answer, never tenant A's data.
+const LOOKUPS: &[&str] = &["/v1/recipients/{address}"];
+
+/// Values of tenant A's data that must never appear in an answer to tenant B.
+const MARKERS: &[&str] = &[
+    "secret-rcpt",
+    "a-customer.example",
+    "secret-tag",
+    "a.example",
+];
+
+/// Writes that only ever go into the caller's own tenant (their isolation is tested in ingest.rs).
+const OWN_TENANT_WRITES: &[&str] = &["/v1/ingest", "/v1/agents/heartbeat"];
 
 /// Paths that are not tenant-scoped objects: health, login, identity, and installation administration (guarded by
 /// `installation_admin_required`, tested in auth.rs and tenants.rs).
 fn not_tenant_scoped(path: &str) -> bool {
     !path.starts_with("/v1/")
         || path.starts_with("/v1/tenants")
+        || path == "/v1/unrouted-senders"
         || path == "/v1/me"
         || path == "/v1/auth/login"
 }
@@ -82,6 +107,18 @@ async fn objects_of_tenant_a(app: &TestApp) -> HashMap<&'static str, String> {
         .await
         .id(),
     );
+    let mut d =
+        relaywatch_tests::delivery("QSECRET", "secret-rcpt@a-customer.example", "bounced", 5);
+    d["tag"] = json!("secret-tag");
+    assert_eq!(app.ingest(k, vec![d]).await.body["accepted"], 1);
+    let messages = app.get("/v1/messages", k).await;
+    ids.insert(
+        "messages",
+        messages.body["items"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
     ids
 }
 
@@ -106,15 +143,36 @@ async fn another_tenants_key_can_neither_read_nor_change_objects() {
         );
         assert_eq!(r.code(), "not_found");
     }
-    for listing in LISTINGS {
-        let r = app.get(listing, &key_b).await;
-        assert_eq!(r.status, 200);
-        for id in ids.values() {
+    for (listing, query) in LISTINGS {
+        let r = app.get(&format!("{listing}{query}"), &key_b).await;
+        assert_eq!(r.status, 200, "{listing}{query}: {}", r.text);
+        for id in ids
+            .values()
+            .map(String::as_str)
+            .chain(MARKERS.iter().copied())
+        {
             assert!(
-                !r.text.contains(id.as_str()),
-                "{listing} of tenant B shows tenant A's {id}"
+                !r.text.contains(id),
+                "{listing}{query} of tenant B shows tenant A's {id}"
             );
         }
+    }
+    for lookup in LOOKUPS {
+        let r = app
+            .get(
+                &lookup.replace("{address}", "secret-rcpt@a-customer.example"),
+                &key_b,
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body["deliveries"]
+                .as_array()
+                .is_some_and(|d| d.is_empty()),
+            "{lookup}: {}",
+            r.text
+        );
+        assert_eq!(r.body["hard_bounced"], false);
     }
 
     // Tenant A's objects are untouched.
@@ -194,6 +252,9 @@ fn every_tenant_scoped_endpoint_is_in_the_isolation_table() {
         if not_tenant_scoped(path) {
             continue;
         }
+        if LOOKUPS.contains(&path.as_str()) || OWN_TENANT_WRITES.contains(&path.as_str()) {
+            continue;
+        }
         for method in item.as_object().unwrap().keys() {
             let method = method.to_uppercase();
             if path.contains('{') {
@@ -203,7 +264,7 @@ fn every_tenant_scoped_endpoint_is_in_the_isolation_table() {
                 );
             } else if method == "GET" {
                 assert!(
-                    LISTINGS.contains(&path.as_str()),
+                    LISTINGS.iter().any(|(p, _)| p == path),
                     "GET {path} is a listing missing from LISTINGS"
                 );
             }

@@ -5,6 +5,8 @@ mod api_keys;
 mod auth;
 mod errors;
 mod health;
+mod history;
+mod ingest;
 mod isolation;
 mod openapi;
 mod sending_domains;

@@ -99,6 +99,8 @@ pub struct Principal {
     pub tenant: TenantId,
     pub scopes: ScopeSet,
     pub installation_admin: bool,
+    /// A shared-host ingest key: deliveries go to the tenant of their sender domain, not to `tenant`.
+    pub routes_by_sender: bool,
     pub actor: Actor,
 }
 
@@ -244,6 +246,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiErr
             tenant: key.tenant,
             scopes: key.scopes,
             installation_admin: key.installation_admin,
+            routes_by_sender: key.routes_by_sender,
             actor: Actor::ApiKey { id: key.id },
         });
     }
@@ -263,6 +266,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiErr
         tenant,
         scopes: role.scopes(),
         installation_admin: user.installation_admin,
+        routes_by_sender: false,
         actor: Actor::User { id: user_id, role },
     })
 }

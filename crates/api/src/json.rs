@@ -46,11 +46,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
             .map(|s| s.settings.max_body_bytes)
             .unwrap_or(256 * 1024);
         let json = is_json(req);
-        let declared = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared = declared_length(req);
         let mut payload = payload.take();
         Box::pin(async move {
             if !json {
@@ -85,6 +81,49 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
             parse(&body).map(ValidJson).map_err(Into::into)
         })
     }
+}
+
+/// Reads a request body, refusing it with 413 as soon as it passes `limit` bytes (a declared Content-Length
+/// larger than the limit is refused before reading).
+pub async fn read_body(
+    payload: &mut Payload,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<BytesMut, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body exceeds the limit of {limit} bytes"),
+        )
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                ErrorCode::MalformedBody,
+                format!("the body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+pub fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
+pub fn is_json_request(req: &HttpRequest) -> bool {
+    is_json(req)
 }
 
 /// serde reports missing and unknown fields at the enclosing object; the message names the field itself.

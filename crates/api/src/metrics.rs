@@ -8,6 +8,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    deliveries: IntCounterVec,
+    delivery_delay: HistogramVec,
 }
 
 impl Metrics {
@@ -32,16 +34,39 @@ impl Metrics {
             &["method", "route"],
         )
         .expect("static metric definition");
-        registry
-            .register(Box::new(requests.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(latency.clone()))
-            .expect("registered once");
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "relaywatch_deliveries_total",
+                "Delivery attempts stored, by tenant, status and bounce class (replays are not counted)",
+            ),
+            &["tenant", "status", "bounce_class"],
+        )
+        .expect("static metric definition");
+        let delivery_delay = HistogramVec::new(
+            HistogramOpts::new(
+                "relaywatch_delivery_delay_seconds",
+                "Postfix delay= of stored attempts (queue entry to the attempt's end), by tenant and status",
+            )
+            .buckets(vec![
+                0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0,
+            ]),
+            &["tenant", "status"],
+        )
+        .expect("static metric definition");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(deliveries.clone()),
+            Box::new(delivery_delay.clone()),
+        ] {
+            registry.register(collector).expect("registered once");
+        }
         Self {
             registry,
             requests,
             latency,
+            deliveries,
+            delivery_delay,
         }
     }
 
@@ -54,6 +79,25 @@ impl Metrics {
         self.latency
             .with_label_values(&[method, route])
             .observe(seconds);
+    }
+
+    /// Counts one stored delivery attempt. Tenants are few and statuses and classes are closed sets, so the number of
+    /// series stays bounded.
+    pub fn observe_delivery(
+        &self,
+        tenant: &str,
+        status: &str,
+        bounce_class: Option<&str>,
+        delay: Option<f64>,
+    ) {
+        self.deliveries
+            .with_label_values(&[tenant, status, bounce_class.unwrap_or("")])
+            .inc();
+        if let Some(d) = delay {
+            self.delivery_delay
+                .with_label_values(&[tenant, status])
+                .observe(d);
+        }
     }
 
     pub fn render(&self) -> String {

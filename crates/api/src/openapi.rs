@@ -22,7 +22,10 @@ problem documents with a stable `code`."
         (name = "users", description = "People of the tenant"),
         (name = "sending-domains", description = "Domains the tenant sends mail from"),
         (name = "sending-ips", description = "Addresses and networks the tenant sends mail from"),
-        (name = "tenants", description = "Installation administration")
+        (name = "tenants", description = "Installation administration"),
+        (name = "ingest", description = "What agents send, and the agents' health"),
+        (name = "messages", description = "Delivery history: messages, their attempts, recipients"),
+        (name = "stats", description = "Acceptance rates and failures over time")
     )
 )]
 pub struct ApiDoc;

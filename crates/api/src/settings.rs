@@ -43,6 +43,10 @@ pub struct Settings {
     pub token_ttl_seconds: u64,
     /// Largest accepted JSON request body.
     pub max_body_bytes: usize,
+    /// Largest accepted ingest batch as sent (gzip-compressed or not).
+    pub max_ingest_bytes: usize,
+    /// Largest ingest batch after decompression: the guard against compression bombs.
+    pub max_ingest_decompressed_bytes: usize,
     /// Email of the installation admin created at first start.
     pub admin_email: String,
     /// Run the background worker in the same process as the API (`relaywatch serve`).
@@ -58,6 +62,8 @@ impl Default for Settings {
             signing_secret: None,
             token_ttl_seconds: 900,
             max_body_bytes: 256 * 1024,
+            max_ingest_bytes: 16 * 1024 * 1024,
+            max_ingest_decompressed_bytes: 64 * 1024 * 1024,
             admin_email: "admin@relaywatch.localhost".to_string(),
             worker_enabled: true,
         }
@@ -135,6 +141,9 @@ impl Settings {
         }
         if let Some(v) = env("RELAYWATCH_MAX_BODY_BYTES") {
             self.max_body_bytes = parse("RELAYWATCH_MAX_BODY_BYTES", v)?;
+        }
+        if let Some(v) = env("RELAYWATCH_MAX_INGEST_BYTES") {
+            self.max_ingest_bytes = parse("RELAYWATCH_MAX_INGEST_BYTES", v)?;
         }
         if let Some(v) = env("RELAYWATCH_ADMIN_EMAIL") {
             self.admin_email = v;

@@ -89,6 +89,10 @@ enum KeyCommand {
         /// What the key is for
         #[arg(long, default_value = "created with relaywatch key create")]
         name: String,
+        /// For an agent on a mail host shared by several tenants: route each delivery to the tenant that registered
+        /// its sender domain (needs the ingest scope)
+        #[arg(long)]
+        shared_host: bool,
     },
 }
 
@@ -185,6 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tenant,
             scopes,
             name,
+            shared_host,
         }) => {
             let store = open_store(&s).await?;
             store
@@ -192,12 +197,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| format!("no tenant with id {tenant}"))?;
             let scopes: ScopeSet = scopes.into_iter().collect();
+            if shared_host && !scopes.contains(Scope::Ingest) {
+                anyhow::bail!("--shared-host keys are for agents: give them --scope ingest");
+            }
             let new = NewKey {
                 name: &name,
                 scopes,
                 installation_admin: false,
                 expires_at: None,
                 created_by_user: None,
+                routes_by_sender: shared_host,
             };
             let (row, key) = store.issue_api_key(tenant, new).await?;
             println!("api_key_id={}", row.id);

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod ids;
 pub mod names;
 pub mod network;
+pub mod provider;
 pub mod wire;
 
 pub use auth::{Role, Scope, ScopeSet};

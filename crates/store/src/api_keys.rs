@@ -14,6 +14,8 @@ pub struct NewKey<'a> {
     pub installation_admin: bool,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_by_user: Option<UserId>,
+    /// Installation-level ingest key of a shared mail host: route each delivery by sender domain.
+    pub routes_by_sender: bool,
 }
 
 /// A key that authenticated a request: enough to decide what the request may do.
@@ -23,6 +25,7 @@ pub struct VerifiedKey {
     pub tenant: TenantId,
     pub scopes: ScopeSet,
     pub installation_admin: bool,
+    pub routes_by_sender: bool,
 }
 
 /// How often `last_used_at` is written for a key in use: once a minute is enough to answer "is this key still used?"
@@ -50,6 +53,7 @@ impl Store {
             expires_at: Set(new.expires_at),
             last_used_at: Set(None),
             revoked_at: Set(None),
+            routes_by_sender: Set(new.routes_by_sender),
         };
         let row = row.insert(self.connection()).await?;
         Ok((row, key.plaintext))
@@ -76,6 +80,7 @@ impl Store {
             tenant: TenantId(row.tenant_id),
             scopes,
             installation_admin: row.installation_admin,
+            routes_by_sender: row.routes_by_sender,
         };
         let stale = row
             .last_used_at

@@ -51,6 +51,7 @@ impl Store {
                     installation_admin: true,
                     expires_at: None,
                     created_by_user: Some(relaywatch_domain::UserId(user.id)),
+                    routes_by_sender: false,
                 },
             )
             .await?;

@@ -4,9 +4,12 @@
 //! clause, so a caller holding one tenant's credentials cannot reach another tenant's data by guessing an id.
 //! Functions that deliberately span tenants (installation administration, bootstrap) say so in their names.
 
+pub mod agents;
 pub mod api_keys;
 pub mod bootstrap;
+pub mod deliveries;
 pub mod entities;
+pub mod retention;
 mod scoped;
 pub mod secrets;
 pub mod sending_domains;

@@ -102,6 +102,7 @@ impl Store {
                 installation_admin: false,
                 expires_at: None,
                 created_by_user: None,
+                routes_by_sender: false,
             };
             self.issue_api_key(id, new).await
         }

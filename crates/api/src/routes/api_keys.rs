@@ -113,6 +113,7 @@ pub async fn create(
         installation_admin: false,
         expires_at: body.expires_at,
         created_by_user,
+        routes_by_sender: false,
     };
     let (row, key) = state.store.issue_api_key(auth.tenant, new).await?;
     Ok(HttpResponse::Created().json(CreatedApiKey {

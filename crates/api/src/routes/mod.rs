@@ -4,8 +4,11 @@
 pub mod api_keys;
 pub mod auth;
 pub mod health;
+pub mod ingest;
+pub mod messages;
 pub mod sending_domains;
 pub mod sending_ips;
+pub mod stats;
 pub mod tenants;
 pub mod users;
 
@@ -45,7 +48,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tenants::list)
         .service(tenants::get)
         .service(tenants::update)
-        .service(tenants::delete);
+        .service(tenants::delete)
+        .service(ingest::ingest)
+        .service(ingest::heartbeat)
+        .service(ingest::agents)
+        .service(ingest::unrouted_senders)
+        .service(messages::list)
+        .service(messages::get)
+        .service(messages::recipient)
+        .service(stats::deliveries)
+        .service(stats::bounces);
 }
 
 /// `?limit=&cursor=` of every listing.

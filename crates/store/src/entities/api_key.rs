@@ -16,6 +16,7 @@ pub struct Model {
     pub expires_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    pub routes_by_sender: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

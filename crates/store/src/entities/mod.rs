@@ -2,7 +2,10 @@
 
 pub mod agent;
 pub mod api_key;
+pub mod delivery;
+pub mod message;
 pub mod sending_domain;
 pub mod sending_ip;
 pub mod tenant;
+pub mod unrouted_sender;
 pub mod user;

@@ -1,0 +1,662 @@
+//! Delivery history: storing what agents report, and the lookups and statistics operators ask for.
+//!
+//! Ingest is idempotent: an attempt's id is derived from its content by the agent, and rows are inserted with
+//! `ON CONFLICT DO NOTHING`, so a replayed batch changes nothing and is reported as duplicates. Batches are sorted
+//! by the conflict key before inserting, which keeps two concurrent writers on PostgreSQL from deadlocking.
+
+use crate::entities::{delivery, message};
+use crate::{Store, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use relaywatch_domain::TenantId;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement, TransactionTrait, Value,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use uuid::Uuid;
+
+/// Rows per INSERT: under SQLite's 32,766 bound parameters at 35 columns, and large enough to amortise round trips.
+const DELIVERY_CHUNK: usize = 800;
+const MESSAGE_CHUNK: usize = 1_500;
+
+/// One attempt, validated and routed to its tenant.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub tenant: TenantId,
+    pub id: Uuid,
+    pub attempt_at: DateTime<Utc>,
+    pub host: String,
+    pub instance: String,
+    pub queue_id: String,
+    pub daemon: Option<String>,
+    pub recipient: Option<String>,
+    pub orig_recipient: Option<String>,
+    pub status: String,
+    pub dsn: Option<String>,
+    pub relay: Option<String>,
+    pub delay: Option<f64>,
+    /// before queue, in queue, connection, transmission.
+    pub delays: Option<[f64; 4]>,
+    pub reply: Option<String>,
+    pub reply_code: Option<i32>,
+    pub bounce_severity: Option<String>,
+    pub bounce_reason: Option<String>,
+    pub tag: Option<String>,
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    pub size: Option<i64>,
+    pub nrcpt: Option<i32>,
+    pub client: Option<String>,
+    pub position: i32,
+}
+
+/// The end of a message: qmgr removed it, or it was discarded, rejected or deleted.
+#[derive(Debug, Clone)]
+pub struct FinishedMessage {
+    pub tenant: TenantId,
+    pub host: String,
+    pub instance: String,
+    pub queue_id: String,
+    pub message_id: Option<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestCounts {
+    pub accepted: u64,
+    pub duplicate: u64,
+    /// (id, attempt time in µs) of the attempts stored by this call, for metrics that must not count replays.
+    pub stored: Vec<(Uuid, i64)>,
+}
+
+fn domain_of(address: Option<&str>) -> Option<String> {
+    address
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+}
+
+/// A message's id: the same for every attempt of one queued message, whichever arrives first, on any node.
+/// Queue ids are reused by Postfix over time, so the Message-ID header is part of the key.
+pub fn message_ref(
+    tenant: TenantId,
+    host: &str,
+    instance: &str,
+    queue_id: &str,
+    message_id: Option<&str>,
+) -> Uuid {
+    let mut h = Sha256::new();
+    for part in [
+        tenant.to_string().as_str(),
+        host,
+        instance,
+        queue_id,
+        message_id.unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
+}
+
+impl Store {
+    /// Stores a batch of attempts and message ends in one transaction.
+    pub async fn ingest(
+        &self,
+        deliveries: Vec<NewDelivery>,
+        finished: Vec<FinishedMessage>,
+    ) -> StoreResult<IngestCounts> {
+        let total = deliveries.len() as u64;
+        let now = crate::now();
+        let mut messages: BTreeMap<Uuid, message::ActiveModel> = BTreeMap::new();
+        let mut rows: Vec<delivery::ActiveModel> = Vec::with_capacity(deliveries.len());
+        let mut seen: HashSet<(Uuid, i64)> = HashSet::with_capacity(deliveries.len());
+        for d in deliveries {
+            let at_micros = d.attempt_at.timestamp_micros();
+            if !seen.insert((d.id, at_micros)) {
+                continue; // the same record twice in one batch
+            }
+            let mref = message_ref(
+                d.tenant,
+                &d.host,
+                &d.instance,
+                &d.queue_id,
+                d.message_id.as_deref(),
+            );
+            let sender_domain = domain_of(d.sender.as_deref());
+            let recipient_domain = domain_of(d.recipient.as_deref());
+            messages
+                .entry(mref)
+                .or_insert_with(|| message::ActiveModel {
+                    id: Set(mref),
+                    tenant_id: Set(d.tenant.as_uuid()),
+                    host: Set(d.host.clone()),
+                    instance: Set(d.instance.clone()),
+                    queue_id: Set(d.queue_id.clone()),
+                    message_id: Set(d.message_id.clone()),
+                    tag: Set(d.tag.clone()),
+                    sender: Set(d.sender.clone()),
+                    sender_domain: Set(sender_domain.clone()),
+                    size: Set(d.size),
+                    nrcpt: Set(d.nrcpt),
+                    client: Set(d.client.clone()),
+                    first_seen_at: Set(d.attempt_at),
+                    last_seen_at: Set(d.attempt_at),
+                    finished_at: Set(None),
+                });
+            let relay_host = d
+                .relay
+                .as_deref()
+                .and_then(relaywatch_domain::provider::relay_host)
+                .map(str::to_ascii_lowercase);
+            let relay_ip = d
+                .relay
+                .as_deref()
+                .and_then(relaywatch_domain::provider::relay_ip)
+                .map(str::to_string);
+            let provider = relaywatch_domain::provider::provider(
+                recipient_domain.as_deref(),
+                d.relay.as_deref(),
+            );
+            rows.push(delivery::ActiveModel {
+                id: Set(d.id),
+                attempt_at: Set(d.attempt_at),
+                attempt_unix: Set(d.attempt_at.timestamp()),
+                tenant_id: Set(d.tenant.as_uuid()),
+                message_ref: Set(mref),
+                host: Set(d.host),
+                instance: Set(d.instance),
+                queue_id: Set(d.queue_id),
+                daemon: Set(d.daemon),
+                recipient: Set(d.recipient),
+                recipient_domain: Set(recipient_domain),
+                orig_recipient: Set(d.orig_recipient),
+                status: Set(d.status),
+                dsn: Set(d.dsn),
+                relay: Set(d.relay),
+                relay_host: Set(relay_host),
+                relay_ip: Set(relay_ip),
+                delay: Set(d.delay),
+                delay_before_queue: Set(d.delays.map(|x| x[0])),
+                delay_in_queue: Set(d.delays.map(|x| x[1])),
+                delay_connection: Set(d.delays.map(|x| x[2])),
+                delay_transmission: Set(d.delays.map(|x| x[3])),
+                reply: Set(d.reply),
+                reply_code: Set(d.reply_code),
+                bounce_severity: Set(d.bounce_severity),
+                bounce_reason: Set(d.bounce_reason),
+                provider: Set(provider.map(str::to_string)),
+                tag: Set(d.tag),
+                sender: Set(d.sender),
+                sender_domain: Set(sender_domain),
+                position: Set(d.position),
+                ingested_at: Set(now),
+            });
+        }
+        // Sorted by the conflict key: concurrent writers take row locks in the same order and cannot deadlock.
+        rows.sort_by_key(|r| (*r.id.as_ref(), *r.attempt_at.as_ref()));
+
+        let existing = self.existing_delivery_keys(&rows).await?;
+        let mut stored = Vec::with_capacity(rows.len());
+        rows.retain(|r| {
+            let key = (*r.id.as_ref(), r.attempt_at.as_ref().timestamp_micros());
+            let new = !existing.contains(&key);
+            if new {
+                stored.push(key);
+            }
+            new
+        });
+
+        let txn = self.connection().begin().await?;
+        let message_rows: Vec<_> = messages.into_values().collect();
+        for chunk in message_rows.chunks(MESSAGE_CHUNK) {
+            message::Entity::insert_many(chunk.to_vec())
+                .on_conflict_do_nothing_on([message::Column::Id])
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        let mut accepted = 0u64;
+        for chunk in rows.chunks(DELIVERY_CHUNK) {
+            let res = delivery::Entity::insert_many(chunk.to_vec())
+                .on_conflict_do_nothing_on([delivery::Column::Id, delivery::Column::AttemptAt])
+                .exec_without_returning(&txn)
+                .await?;
+            if let sea_orm::TryInsertResult::Inserted(n) = res {
+                accepted += n;
+            }
+        }
+        for f in finished {
+            let mref = message_ref(
+                f.tenant,
+                &f.host,
+                &f.instance,
+                &f.queue_id,
+                f.message_id.as_deref(),
+            );
+            message::Entity::update_many()
+                .col_expr(message::Column::FinishedAt, Expr::value(f.finished_at))
+                .col_expr(message::Column::LastSeenAt, Expr::value(f.finished_at))
+                .filter(message::Column::TenantId.eq(f.tenant.as_uuid()))
+                .filter(message::Column::Id.eq(mref))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(IngestCounts {
+            accepted,
+            duplicate: total - accepted,
+            stored,
+        })
+    }
+}
+
+impl Store {
+    /// Which of these attempts are stored already. Bounded by the batch's time range so PostgreSQL only probes
+    /// the partitions that can hold them.
+    async fn existing_delivery_keys(
+        &self,
+        rows: &[delivery::ActiveModel],
+    ) -> StoreResult<HashSet<(Uuid, i64)>> {
+        let mut found = HashSet::new();
+        for chunk in rows.chunks(DELIVERY_CHUNK) {
+            let (Some(min), Some(max)) = (
+                chunk.iter().map(|r| *r.attempt_at.as_ref()).min(),
+                chunk.iter().map(|r| *r.attempt_at.as_ref()).max(),
+            ) else {
+                continue;
+            };
+            let ids: Vec<Uuid> = chunk.iter().map(|r| *r.id.as_ref()).collect();
+            let hits: Vec<(Uuid, DateTime<Utc>)> = delivery::Entity::find()
+                .select_only()
+                .column(delivery::Column::Id)
+                .column(delivery::Column::AttemptAt)
+                .filter(delivery::Column::Id.is_in(ids))
+                .filter(delivery::Column::AttemptAt.between(min, max))
+                .into_tuple()
+                .all(self.connection())
+                .await?;
+            found.extend(hits.into_iter().map(|(id, at)| (id, at.timestamp_micros())));
+        }
+        Ok(found)
+    }
+}
+
+/// What `GET /v1/messages` filters on. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub tag: Option<String>,
+    pub recipient: Option<String>,
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    /// Messages with at least one attempt of this status.
+    pub status: Option<String>,
+    /// Messages with at least one attempt of this bounce reason.
+    pub bounce_class: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Keyset position in the newest-first message listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCursor {
+    pub first_seen_micros: i64,
+    pub id: Uuid,
+}
+
+impl MessageCursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.first_seen_micros, self.id.simple())
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (t, id) = s.split_once('_')?;
+        Some(Self {
+            first_seen_micros: t.parse().ok()?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+/// A message and every attempt of it, oldest first.
+#[derive(Debug, Clone)]
+pub struct MessageTrail {
+    pub message: message::Model,
+    pub attempts: Vec<delivery::Model>,
+}
+
+impl Store {
+    /// Messages matching the filter, newest first, each with all its attempts.
+    pub async fn list_messages(
+        &self,
+        tenant: TenantId,
+        filter: &MessageFilter,
+        after: Option<MessageCursor>,
+        limit: u64,
+    ) -> StoreResult<(Vec<MessageTrail>, Option<MessageCursor>)> {
+        let t = tenant.as_uuid();
+        let mut q = message::Entity::find().filter(message::Column::TenantId.eq(t));
+        if let Some(tag) = &filter.tag {
+            q = q.filter(message::Column::Tag.eq(tag.as_str()));
+        }
+        if let Some(mid) = &filter.message_id {
+            q = q.filter(message::Column::MessageId.eq(mid.as_str()));
+        }
+        if let Some(sender) = &filter.sender {
+            q = q.filter(message::Column::Sender.eq(sender.as_str()));
+        }
+        if let Some(from) = filter.from {
+            q = q.filter(message::Column::FirstSeenAt.gte(from));
+        }
+        if let Some(to) = filter.to {
+            q = q.filter(message::Column::FirstSeenAt.lt(to));
+        }
+        if filter.recipient.is_some() || filter.status.is_some() || filter.bounce_class.is_some() {
+            let mut sub = delivery::Entity::find()
+                .select_only()
+                .column(delivery::Column::MessageRef)
+                .filter(delivery::Column::TenantId.eq(t));
+            if let Some(r) = &filter.recipient {
+                sub = sub.filter(delivery::Column::Recipient.eq(r.as_str()));
+            }
+            if let Some(s) = &filter.status {
+                sub = sub.filter(delivery::Column::Status.eq(s.as_str()));
+            }
+            if let Some(b) = &filter.bounce_class {
+                sub = sub.filter(delivery::Column::BounceReason.eq(b.as_str()));
+            }
+            q = q.filter(message::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(sub)));
+        }
+        if let Some(c) = after {
+            let at = DateTime::from_timestamp_micros(c.first_seen_micros).unwrap_or_default();
+            q = q.filter(
+                sea_orm::Condition::any()
+                    .add(message::Column::FirstSeenAt.lt(at))
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(message::Column::FirstSeenAt.eq(at))
+                            .add(message::Column::Id.lt(c.id)),
+                    ),
+            );
+        }
+        let mut rows = q
+            .order_by_desc(message::Column::FirstSeenAt)
+            .order_by_desc(message::Column::Id)
+            .limit(limit + 1)
+            .all(self.connection())
+            .await?;
+        let next = if rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|m| MessageCursor {
+                first_seen_micros: m.first_seen_at.timestamp_micros(),
+                id: m.id,
+            })
+        } else {
+            None
+        };
+        let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+        let mut attempts: BTreeMap<Uuid, Vec<delivery::Model>> = BTreeMap::new();
+        if !ids.is_empty() {
+            let all = delivery::Entity::find()
+                .filter(delivery::Column::TenantId.eq(t))
+                .filter(delivery::Column::MessageRef.is_in(ids))
+                .order_by_asc(delivery::Column::AttemptAt)
+                .order_by_asc(delivery::Column::Position)
+                .all(self.connection())
+                .await?;
+            for d in all {
+                attempts.entry(d.message_ref).or_default().push(d);
+            }
+        }
+        let trails = rows
+            .into_iter()
+            .map(|m| {
+                let attempts = attempts.remove(&m.id).unwrap_or_default();
+                MessageTrail {
+                    message: m,
+                    attempts,
+                }
+            })
+            .collect();
+        Ok((trails, next))
+    }
+
+    pub async fn find_message(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> StoreResult<Option<MessageTrail>> {
+        let Some(message) = message::Entity::find_by_id(id)
+            .filter(message::Column::TenantId.eq(tenant.as_uuid()))
+            .one(self.connection())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let attempts = delivery::Entity::find()
+            .filter(delivery::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(delivery::Column::MessageRef.eq(id))
+            .order_by_asc(delivery::Column::AttemptAt)
+            .order_by_asc(delivery::Column::Position)
+            .all(self.connection())
+            .await?;
+        Ok(Some(MessageTrail { message, attempts }))
+    }
+
+    /// The latest attempts to one address, newest first.
+    pub async fn recipient_history(
+        &self,
+        tenant: TenantId,
+        recipient: &str,
+        limit: u64,
+    ) -> StoreResult<Vec<delivery::Model>> {
+        Ok(delivery::Entity::find()
+            .filter(delivery::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(delivery::Column::Recipient.eq(recipient))
+            .order_by_desc(delivery::Column::AttemptUnix)
+            .order_by_desc(delivery::Column::AttemptAt)
+            .limit(limit)
+            .all(self.connection())
+            .await?)
+    }
+}
+
+/// What statistics can be grouped by. Each maps to one column: the only SQL built from request input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    SenderDomain,
+    RecipientDomain,
+    Provider,
+    Host,
+    Relay,
+    BounceClass,
+}
+
+impl GroupBy {
+    fn column(self) -> &'static str {
+        match self {
+            GroupBy::SenderDomain => "sender_domain",
+            GroupBy::RecipientDomain => "recipient_domain",
+            GroupBy::Provider => "provider",
+            GroupBy::Host => "host",
+            GroupBy::Relay => "relay_host",
+            GroupBy::BounceClass => "bounce_reason",
+        }
+    }
+}
+
+/// Attempts in one time bucket (and group), by status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsBucket {
+    pub bucket_unix: i64,
+    pub group: Option<String>,
+    pub sent: i64,
+    pub deferred: i64,
+    pub bounced: i64,
+    pub expired: i64,
+    pub other: i64,
+}
+
+/// A frequent failure: where, which DSN, why, how often, and one reply as an example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BounceGroup {
+    pub recipient_domain: Option<String>,
+    pub dsn: Option<String>,
+    pub bounce_reason: Option<String>,
+    pub count: i64,
+    pub example_reply: Option<String>,
+}
+
+/// Writes `?` or `$n` placeholders for the backend.
+struct Sql {
+    backend: DbBackend,
+    text: String,
+    values: Vec<Value>,
+}
+
+impl Sql {
+    fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            text: String::new(),
+            values: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    fn bind(&mut self, v: impl Into<Value>) -> &mut Self {
+        self.values.push(v.into());
+        match self.backend {
+            DbBackend::Postgres => self.text.push_str(&format!("${}", self.values.len())),
+            _ => self.text.push('?'),
+        }
+        self
+    }
+
+    fn statement(self) -> Statement {
+        Statement::from_sql_and_values(self.backend, self.text, self.values)
+    }
+}
+
+fn get_i64(row: &sea_orm::QueryResult, col: &str) -> StoreResult<i64> {
+    // SUM() is NUMERIC on PostgreSQL and INTEGER on SQLite; both read back as i64 after the CAST in the query.
+    row.try_get::<i64>("", col).map_err(StoreError::Db)
+}
+
+impl Store {
+    /// Attempts between `from` (inclusive) and `to` (exclusive), counted by status per `interval_secs` bucket
+    /// (aligned to the Unix epoch, so UTC days) and optionally per group.
+    pub async fn delivery_stats(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        interval_secs: i64,
+        group_by: Option<GroupBy>,
+    ) -> StoreResult<Vec<StatsBucket>> {
+        let backend = self.connection().get_database_backend();
+        let mut sql = Sql::new(backend);
+        let group = group_by.map(GroupBy::column);
+        sql.push("SELECT (attempt_unix / ")
+            .bind(interval_secs)
+            .push(") * ")
+            .bind(interval_secs)
+            .push(" AS bucket, ");
+        match group {
+            Some(c) => sql.push(c).push(" AS grp, "),
+            None => sql.push("NULL AS grp, "),
+        };
+        for (name, status) in [
+            ("sent", "sent"),
+            ("deferred", "deferred"),
+            ("bounced", "bounced"),
+        ] {
+            sql.push("CAST(SUM(CASE WHEN status = ")
+                .bind(status)
+                .push(&format!(" THEN 1 ELSE 0 END) AS BIGINT) AS {name}, "));
+        }
+        sql.push("CAST(SUM(CASE WHEN status IN (")
+            .bind("expired")
+            .push(", ")
+            .bind("force-expired")
+            .push(&") THEN 1 ELSE 0 END) AS BIGINT) AS expired, ".to_string());
+        sql.push("CAST(COUNT(*) AS BIGINT) AS total FROM deliveries WHERE tenant_id = ")
+            .bind(tenant.as_uuid())
+            .push(" AND attempt_unix >= ")
+            .bind(from.timestamp())
+            .push(" AND attempt_unix < ")
+            .bind(to.timestamp())
+            .push(" GROUP BY bucket");
+        if group.is_some() {
+            sql.push(", grp");
+        }
+        sql.push(" ORDER BY bucket");
+        if group.is_some() {
+            sql.push(", grp");
+        }
+        let rows = self.connection().query_all_raw(sql.statement()).await?;
+        rows.iter()
+            .map(|r| {
+                let (sent, deferred, bounced, expired) = (
+                    get_i64(r, "sent")?,
+                    get_i64(r, "deferred")?,
+                    get_i64(r, "bounced")?,
+                    get_i64(r, "expired")?,
+                );
+                Ok(StatsBucket {
+                    bucket_unix: get_i64(r, "bucket")?,
+                    group: r
+                        .try_get::<Option<String>>("", "grp")
+                        .map_err(StoreError::Db)?,
+                    sent,
+                    deferred,
+                    bounced,
+                    expired,
+                    other: get_i64(r, "total")? - sent - deferred - bounced - expired,
+                })
+            })
+            .collect()
+    }
+
+    /// The most frequent failures (bounced, deferred, expired) by recipient domain, DSN and bounce reason.
+    pub async fn bounce_stats(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<BounceGroup>> {
+        let mut sql = Sql::new(self.connection().get_database_backend());
+        sql.push("SELECT recipient_domain, dsn, bounce_reason, CAST(COUNT(*) AS BIGINT) AS n, MAX(reply) AS example_reply FROM deliveries WHERE tenant_id = ")
+            .bind(tenant.as_uuid())
+            .push(" AND attempt_unix >= ")
+            .bind(from.timestamp())
+            .push(" AND attempt_unix < ")
+            .bind(to.timestamp())
+            .push(" AND status <> ")
+            .bind("sent")
+            .push(" GROUP BY recipient_domain, dsn, bounce_reason ORDER BY n DESC, recipient_domain LIMIT ")
+            .bind(limit as i64);
+        let rows = self.connection().query_all_raw(sql.statement()).await?;
+        rows.iter()
+            .map(|r| {
+                let text = |c: &str| r.try_get::<Option<String>>("", c).map_err(StoreError::Db);
+                Ok(BounceGroup {
+                    recipient_domain: text("recipient_domain")?,
+                    dsn: text("dsn")?,
+                    bounce_reason: text("bounce_reason")?,
+                    count: get_i64(r, "n")?,
+                    example_reply: text("example_reply")?,
+                })
+            })
+            .collect()
+    }
+}
