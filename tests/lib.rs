@@ -96,6 +96,11 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with settings changed by `configure` before the server is built.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDatabase::create().await;
     let store = db.store().await;
     let first = store
@@ -103,7 +108,7 @@ pub async fn spawn_app() -> TestApp {
         .await
         .expect("bootstrap")
         .expect("a fresh database has no admin yet");
-    let settings = Settings {
+    let mut settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: db._dir.path().to_path_buf(),
         database_url: Some(Secret::new(db.url.clone())),
@@ -111,6 +116,7 @@ pub async fn spawn_app() -> TestApp {
         max_body_bytes: TEST_MAX_BODY_BYTES,
         ..Settings::default()
     };
+    configure(&mut settings);
     let app = Application::build_with_store(settings, store.clone())
         .await
         .expect("build application");

@@ -321,3 +321,49 @@ async fn stored_deliveries_are_counted_in_metrics_once() {
     );
     assert!(text.contains(&line), "{line} not in\n{text}");
 }
+
+#[tokio::test]
+async fn stored_deliveries_are_sent_to_statsd() {
+    let listener = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    listener
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let app = relaywatch_tests::spawn_app_with(|s| {
+        s.statsd_addr = Some(addr);
+        s.statsd_prefix = "mail".into();
+    })
+    .await;
+    let records = vec![
+        delivery("Q1", "a@example.org", "sent", 1),
+        delivery("Q2", "b@example.org", "sent", 1),
+        delivery("Q3", "c@example.org", "bounced", 1),
+    ];
+    app.ingest(&app.admin_key, records.clone()).await;
+    let mut buf = [0u8; 4096];
+    let n = listener.recv(&mut buf).expect("a statsd datagram arrives");
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    let t = app.tenant_id;
+    assert!(
+        text.contains(&format!("mail.{t}.deliveries.sent:2|c")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("mail.{t}.deliveries.bounced:1|c")),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches(&format!("mail.{t}.delay:1500|ms")).count(),
+        3,
+        "{text}"
+    );
+    // A replay stores nothing and sends nothing.
+    app.ingest(&app.admin_key, records).await;
+    listener
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    assert!(
+        listener.recv(&mut buf).is_err(),
+        "a replay must not be counted again"
+    );
+}

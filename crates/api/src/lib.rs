@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod statsd;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -49,6 +49,10 @@ pub struct Settings {
     pub max_ingest_decompressed_bytes: usize,
     /// Email of the installation admin created at first start.
     pub admin_email: String,
+    /// `host:port` of a statsd server to send delivery counts to; none by default.
+    pub statsd_addr: Option<String>,
+    /// Prefix of statsd metric names.
+    pub statsd_prefix: String,
     /// Run the background worker in the same process as the API (`relaywatch serve`).
     pub worker_enabled: bool,
 }
@@ -65,6 +69,8 @@ impl Default for Settings {
             max_ingest_bytes: 16 * 1024 * 1024,
             max_ingest_decompressed_bytes: 64 * 1024 * 1024,
             admin_email: "admin@relaywatch.localhost".to_string(),
+            statsd_addr: None,
+            statsd_prefix: "relaywatch".to_string(),
             worker_enabled: true,
         }
     }
@@ -144,6 +150,12 @@ impl Settings {
         }
         if let Some(v) = env("RELAYWATCH_MAX_INGEST_BYTES") {
             self.max_ingest_bytes = parse("RELAYWATCH_MAX_INGEST_BYTES", v)?;
+        }
+        if let Some(v) = env("RELAYWATCH_STATSD_ADDR").filter(|v| !v.is_empty()) {
+            self.statsd_addr = Some(v);
+        }
+        if let Some(v) = env("RELAYWATCH_STATSD_PREFIX") {
+            self.statsd_prefix = v;
         }
         if let Some(v) = env("RELAYWATCH_ADMIN_EMAIL") {
             self.admin_email = v;

@@ -20,6 +20,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub metrics: Metrics,
     pub settings: Settings,
+    pub statsd: Option<crate::statsd::Statsd>,
 }
 
 pub struct Application {
@@ -46,11 +47,19 @@ impl Application {
         let jwt = JwtKeys::new(secret.expose().as_bytes(), settings.token_ttl_seconds)?;
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
+        let statsd = match &settings.statsd_addr {
+            Some(addr) => Some(
+                crate::statsd::Statsd::connect(addr, &settings.statsd_prefix)
+                    .map_err(|e| anyhow::anyhow!("statsd_addr {addr}: {e}"))?,
+            ),
+            None => None,
+        };
         let state = web::Data::new(AppState {
             store: store.clone(),
             jwt,
             metrics: Metrics::new(),
             settings,
+            statsd,
         });
         let spec = crate::openapi::document();
         let server = HttpServer::new(move || {

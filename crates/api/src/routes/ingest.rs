@@ -375,6 +375,7 @@ pub async fn ingest(
         .collect();
     let counted = deliveries.clone();
     let counts = state.store.ingest(deliveries, finished).await?;
+    let mut per_tenant: HashMap<TenantId, (HashMap<String, u64>, Vec<u64>)> = HashMap::new();
     for key in &counts.stored {
         if let Some(d) = by_id.get(key).map(|i| &counted[*i]) {
             state.metrics.observe_delivery(
@@ -383,6 +384,17 @@ pub async fn ingest(
                 d.bounce_reason.as_deref(),
                 d.delay,
             );
+            let entry = per_tenant.entry(d.tenant).or_default();
+            *entry.0.entry(d.status.clone()).or_default() += 1;
+            if let Some(delay) = d.delay {
+                entry.1.push((delay * 1000.0) as u64);
+            }
+        }
+    }
+    if let Some(statsd) = &state.statsd {
+        for (tenant, (statuses, delays)) in per_tenant {
+            let counts: Vec<(String, u64)> = statuses.into_iter().collect();
+            statsd.send(&tenant.to_string(), &counts, &delays);
         }
     }
     result.accepted = counts.accepted;
