@@ -29,6 +29,11 @@ fn object_endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         ),
         (Method::DELETE, "/v1/sending-ips/{id}", None),
         (Method::GET, "/v1/messages/{id}", None),
+        // Audits address a domain by name ({domain} is tenant A's) and a run by id.
+        (Method::POST, "/v1/domains/{domain}/audits", Some(json!({}))),
+        (Method::GET, "/v1/domains/{domain}/audits", None),
+        (Method::GET, "/v1/domains/{domain}/audits/latest", None),
+        (Method::GET, "/v1/domains/{domain}/audits/{id}", None),
     ]
 }
 
@@ -47,6 +52,7 @@ const LISTINGS: &[(&str, &str)] = &[
         "?group_by=recipient_domain&interval=hour",
     ),
     ("/v1/stats/bounces", ""),
+    ("/v1/audit-schedule", ""),
 ];
 
 /// Lookups by a value rather than an id: another tenant gets an empty answer, never tenant A's data.
@@ -119,8 +125,22 @@ async fn objects_of_tenant_a(app: &TestApp) -> HashMap<&'static str, String> {
             .unwrap()
             .to_string(),
     );
+    // An audit run of tenant A's domain, for /v1/domains/{domain}/audits/{id}.
+    ids.insert(
+        "domains",
+        app.post(
+            &format!("/v1/domains/{TENANT_A_DOMAIN}/audits"),
+            k,
+            json!({}),
+        )
+        .await
+        .id(),
+    );
     ids
 }
+
+/// Tenant A's sending domain, the `{domain}` of audit endpoints.
+const TENANT_A_DOMAIN: &str = "a.example";
 
 #[tokio::test]
 async fn another_tenants_key_can_neither_read_nor_change_objects() {
@@ -134,7 +154,9 @@ async fn another_tenants_key_can_neither_read_nor_change_objects() {
             .split('/')
             .next()
             .unwrap();
-        let path = template.replace("{id}", &ids[resource]);
+        let path = template
+            .replace("{id}", &ids[resource])
+            .replace("{domain}", TENANT_A_DOMAIN);
         let r = app.call(method.clone(), &path, Some(&key_b), body).await;
         assert_eq!(
             r.status, 404,
@@ -229,7 +251,9 @@ async fn a_user_token_of_another_tenant_is_isolated_too() {
         let r = app
             .call(
                 method.clone(),
-                &template.replace("{id}", &ids[resource]),
+                &template
+                    .replace("{id}", &ids[resource])
+                    .replace("{domain}", TENANT_A_DOMAIN),
                 Some(&token_b),
                 body,
             )

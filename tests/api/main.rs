@@ -2,6 +2,7 @@
 //! `RELAYWATCH_TEST_DATABASE_URL` is set) and talks to it over HTTP.
 
 mod api_keys;
+mod audits;
 mod auth;
 mod errors;
 mod health;

@@ -22,6 +22,7 @@ problem documents with a stable `code`."
         (name = "users", description = "People of the tenant"),
         (name = "sending-domains", description = "Domains the tenant sends mail from"),
         (name = "sending-ips", description = "Addresses and networks the tenant sends mail from"),
+        (name = "audits", description = "SPF, DKIM, DMARC, MX, reverse DNS, MTA-STS, TLS-RPT, BIMI and SMTP TLS audits of sending domains"),
         (name = "tenants", description = "Installation administration"),
         (name = "ingest", description = "What agents send, and the agents' health"),
         (name = "messages", description = "Delivery history: messages, their attempts, recipients"),

@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod audits;
 pub mod bootstrap;
 pub mod deliveries;
 pub mod entities;

@@ -17,6 +17,10 @@ use std::str::FromStr;
 
 /// Every minute at second 0: housekeeping is cheap and idempotent.
 pub const HOUSEKEEPING_SCHEDULE: &str = "0 * * * * *";
+/// Every minute at second 30: enqueue the domain audits that fell due (each tenant has its own schedule).
+pub const AUDIT_ENQUEUE_SCHEDULE: &str = "30 * * * * *";
+/// Every 2 seconds: carry out queued audit runs, so `POST .../audits` is answered within seconds.
+pub const AUDIT_POLL_SCHEDULE: &str = "*/2 * * * * *";
 
 /// Runs the worker runtime until `shutdown` resolves, then lets running jobs finish.
 pub async fn run(
@@ -26,12 +30,37 @@ pub async fn run(
     let schedule = cron::Schedule::from_str(HOUSEKEEPING_SCHEDULE)?;
     // Worker names must be unique per node; the host name keeps them apart when several nodes share logs.
     let name = format!("relaywatch-housekeeping@{}", std::process::id());
+    let (audit_settings, default_schedule) =
+        audit::schedule::settings_from_env(|k| std::env::var(k).ok())?;
+    let audits = audit::schedule::AuditWorkers {
+        store: store.clone(),
+        auditor: audit::Auditor::new(audit_settings)?,
+        default_schedule,
+        name: format!("relaywatch-audit@{}", std::process::id()),
+    };
+    let (audits_poll, every_minute, every_2s) = (
+        audits.clone(),
+        cron::Schedule::from_str(AUDIT_ENQUEUE_SCHEDULE)?,
+        cron::Schedule::from_str(AUDIT_POLL_SCHEDULE)?,
+    );
     Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(name.clone())
                 .backend(CronScheduler::new(schedule.clone()))
                 .data(store.clone())
                 .build(housekeeping::on_tick)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(format!("{}-schedule", audits.name))
+                .backend(CronScheduler::new(every_minute.clone()))
+                .data(audits.clone())
+                .build(audit::schedule::on_schedule_tick)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(format!("{}-runs", audits_poll.name))
+                .backend(CronScheduler::new(every_2s.clone()))
+                .data(audits_poll.clone())
+                .build(audit::schedule::on_poll_tick)
         })
         .shutdown_timeout(std::time::Duration::from_secs(30))
         .run_with_signal(async move {

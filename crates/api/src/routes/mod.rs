@@ -2,6 +2,7 @@
 //! types, calls the store and maps rows to the response types declared beside it.
 
 pub mod api_keys;
+pub mod audits;
 pub mod auth;
 pub mod health;
 pub mod ingest;
@@ -44,6 +45,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(sending_ips::get)
         .service(sending_ips::update)
         .service(sending_ips::delete)
+        .service(audits::request)
+        .service(audits::history)
+        .service(audits::latest)
+        .service(audits::get)
+        .service(audits::get_schedule)
+        .service(audits::set_schedule)
         .service(tenants::create)
         .service(tenants::list)
         .service(tenants::get)

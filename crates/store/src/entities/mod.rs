@@ -2,6 +2,8 @@
 
 pub mod agent;
 pub mod api_key;
+pub mod audit_run;
+pub mod audit_schedule;
 pub mod delivery;
 pub mod message;
 pub mod sending_domain;

@@ -67,6 +67,8 @@ pub struct AuditTarget {
     pub sending_ips: Vec<IpAddr>,
     pub helo: Option<String>,
     pub daily_volume: Option<u64>,
+    /// Skip the SMTP probes for this audit even when the auditor allows them (the tenant opted out).
+    pub skip_smtp: bool,
 }
 
 /// Shared by every audit of a worker: one resolver, one TLS trust store.
@@ -117,7 +119,7 @@ impl Auditor {
         let (spf, sts, smtp) = tokio::join!(
             self.spf_verdicts(&domain, &input.sending_ips, input.helo.as_deref()),
             self.mta_sts(&domain, &mut sts_answers),
-            self.smtp(&domain, &answers),
+            self.smtp(&domain, &answers, target.skip_smtp),
         );
         input.spf_results = spf;
         input.mta_sts_fetch = sts;
@@ -139,15 +141,19 @@ impl Auditor {
     }
 
     async fn fetch(&self, queries: impl IntoIterator<Item = Query>, answers: &mut Answers) {
-        let resolver = &self.resolver;
-        let got: Vec<(Query, Answer)> = futures::stream::iter(queries)
-            .map(|q| async move {
-                let a = resolve(resolver, &q).await;
-                (q, a)
-            })
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
+        // Owned futures: a borrowed resolver makes the stream's future not provably Send for apalis.
+        let got: Vec<(Query, Answer)> =
+            futures::stream::iter(queries.into_iter().collect::<Vec<_>>())
+                .map(|q| {
+                    let resolver = self.resolver.clone();
+                    async move {
+                        let a = resolve(&resolver, &q).await;
+                        (q, a)
+                    }
+                })
+                .buffer_unordered(self.settings.concurrency.max(1))
+                .collect()
+                .await;
         answers.extend(got);
     }
 
@@ -192,8 +198,13 @@ impl Auditor {
         )
     }
 
-    async fn smtp(&self, domain: &str, answers: &Answers) -> Option<Vec<smtp_tls::Probe>> {
-        if !self.settings.smtp_checks {
+    async fn smtp(
+        &self,
+        domain: &str,
+        answers: &Answers,
+        skip: bool,
+    ) -> Option<Vec<smtp_tls::Probe>> {
+        if !self.settings.smtp_checks || skip {
             return None;
         }
         let mut probes = Vec::new();

@@ -1,1 +1,295 @@
-//! Scheduled and requested audit runs.
+//! Audit runs as background work: a cron tick enqueues each tenant's due audits (one run per domain and schedule
+//! time, under an idempotency key, so nodes ticking together enqueue it once), and a poll claims queued runs
+//! (requested through the API or scheduled) and carries them out.
+
+use super::{AuditTarget, Auditor};
+use chrono::{DateTime, Utc};
+use relaywatch_audit::{Finding, Report, Severity};
+use relaywatch_domain::TenantId;
+use relaywatch_store::audits::{AuditOutcome, AuditSchedule};
+use relaywatch_store::entities::audit_run;
+use relaywatch_store::sending_domains::selectors_from_db;
+use relaywatch_store::{PageRequest, Store, StoreResult};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// Every 6 hours on the hour (six-field cron, seconds first, UTC).
+pub const DEFAULT_AUDIT_SCHEDULE: &str = "0 0 */6 * * *";
+
+/// The idempotency key of the scheduled run of one domain for one schedule time.
+pub fn schedule_key(tenant: TenantId, domain_id: uuid::Uuid, at: DateTime<Utc>) -> String {
+    format!(
+        "audit:{}:{}:{}",
+        tenant.as_uuid(),
+        domain_id,
+        at.timestamp()
+    )
+}
+
+/// The latest time in `(after, until]` at which `cron` fires.
+pub fn due_time(cron: &str, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let schedule = cron::Schedule::from_str(cron).ok()?;
+    schedule.after(&after).take_while(|t| *t <= until).last()
+}
+
+/// Enqueues the runs that fall due in `(after, until]` for every tenant: the tenant's own schedule, or `default`.
+/// Returns how many runs this call queued (runs another node queued first are not counted).
+pub async fn enqueue_due(
+    store: &Store,
+    default: &AuditSchedule,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let mut queued = 0;
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let tenants = store.list_all_tenants(page).await?;
+        for t in &tenants.items {
+            let tenant = TenantId(t.id);
+            let schedule = store
+                .audit_schedule(tenant)
+                .await?
+                .unwrap_or_else(|| default.clone());
+            if !schedule.enabled {
+                continue;
+            }
+            let Some(at) = due_time(&schedule.cron, after, until) else {
+                continue;
+            };
+            let mut dpage = PageRequest::first(PageRequest::MAX_LIMIT);
+            loop {
+                let domains = store.list_sending_domains(tenant, dpage).await?;
+                for d in &domains.items {
+                    let key = schedule_key(tenant, d.id, at);
+                    if store
+                        .enqueue_scheduled_audit(tenant, d, &key)
+                        .await?
+                        .is_some()
+                    {
+                        queued += 1;
+                    }
+                }
+                match domains.next_cursor {
+                    Some(c) => dpage.after = Some(c),
+                    None => break,
+                }
+            }
+        }
+        match tenants.next_cursor {
+            Some(c) => page.after = Some(c),
+            None => return Ok(queued),
+        }
+    }
+}
+
+/// Single addresses among the tenant's sending IPs (a network is not checked address by address).
+async fn sending_addresses(store: &Store, tenant: TenantId) -> StoreResult<Vec<IpAddr>> {
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let ips = store.list_sending_ips(tenant, page).await?;
+        for ip in &ips.items {
+            let single = match ip.network.split_once('/') {
+                None => ip.network.parse::<IpAddr>().ok(),
+                Some((addr, "32")) | Some((addr, "128")) => addr.parse::<IpAddr>().ok(),
+                Some(_) => None,
+            };
+            out.extend(single);
+        }
+        match ips.next_cursor {
+            Some(c) => page.after = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Findings of `now` that `before` lacked, and findings of `before` that `now` lacks (same code and subject).
+pub fn diff(before: &[Finding], now: &[Finding]) -> (Vec<Finding>, Vec<Finding>) {
+    let old: BTreeSet<_> = before.iter().map(Finding::key).collect();
+    let new: BTreeSet<_> = now.iter().map(Finding::key).collect();
+    (
+        now.iter()
+            .filter(|f| !old.contains(&f.key()))
+            .cloned()
+            .collect(),
+        before
+            .iter()
+            .filter(|f| !new.contains(&f.key()))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// Carries out one claimed run and records its outcome.
+pub async fn execute(store: &Store, auditor: &Auditor, run: &audit_run::Model) -> StoreResult<()> {
+    let tenant = TenantId(run.tenant_id);
+    let Some(domain) = store
+        .find_sending_domain(
+            tenant,
+            relaywatch_domain::SendingDomainId(run.sending_domain_id),
+        )
+        .await?
+    else {
+        return store
+            .fail_audit(tenant, run.id, "the sending domain was removed")
+            .await;
+    };
+    let schedule = store.audit_schedule(tenant).await?;
+    let target = AuditTarget {
+        domain: domain.domain.clone(),
+        selectors: selectors_from_db(&domain.dkim_selectors),
+        sending_ips: sending_addresses(store, tenant).await?,
+        skip_smtp: !run
+            .smtp_checks
+            .unwrap_or_else(|| schedule.is_none_or(|s| s.smtp_checks)),
+        ..AuditTarget::default()
+    };
+    let report = auditor.audit(&target).await;
+    let previous: Vec<Finding> = store
+        .latest_completed_audit(tenant, domain.id)
+        .await?
+        .and_then(|r| r.report)
+        .and_then(|json| serde_json::from_str::<Report>(&json).ok())
+        .map(|r| r.findings)
+        .unwrap_or_default();
+    let (new, resolved) = diff(&previous, &report.findings);
+    let outcome = AuditOutcome {
+        score: report.scorecard.score as i32,
+        grade: format!("{:?}", report.scorecard.grade),
+        errors: report.count(Severity::Error) as i32,
+        warnings: report.count(Severity::Warning) as i32,
+        infos: report.count(Severity::Info) as i32,
+        not_tested: report.not_tested.len() as i32,
+        report: serde_json::to_string(&report).unwrap_or_default(),
+        new_findings: serde_json::to_string(&new).unwrap_or_default(),
+        resolved_findings: serde_json::to_string(&resolved).unwrap_or_default(),
+    };
+    store.complete_audit(tenant, run.id, outcome).await
+}
+
+/// Claims up to `limit` queued runs and carries them out, several at once. Returns how many ran.
+pub async fn run_queued(
+    store: &Store,
+    auditor: &Auditor,
+    worker: &str,
+    limit: u64,
+) -> StoreResult<usize> {
+    use futures::StreamExt;
+    let runs = store.claim_queued_audits_all_tenants(worker, limit).await?;
+    let n = runs.len();
+    let results: Vec<StoreResult<()>> = futures::stream::iter(runs)
+        .map(|run| {
+            let (store, auditor) = (store.clone(), auditor.clone());
+            async move {
+                let r = execute(&store, &auditor, &run).await;
+                if let Err(e) = &r {
+                    tracing::warn!(audit_run = %run.id, error = %e, "audit run failed");
+                    let _ = store
+                        .fail_audit(TenantId(run.tenant_id), run.id, &e.to_string())
+                        .await;
+                }
+                r
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+        tracing::warn!(error = %e, "some audit runs failed");
+    }
+    Ok(n)
+}
+
+/// What the audit workers share.
+#[derive(Clone)]
+pub struct AuditWorkers {
+    pub store: Store,
+    pub auditor: Auditor,
+    pub default_schedule: AuditSchedule,
+    /// Unique per process: recorded on the runs it claims.
+    pub name: String,
+}
+
+/// Runs queued longer than this in `running` belong to a worker that died; they are queued again.
+const STALE_RUN_MINUTES: i64 = 30;
+
+/// Every minute: enqueue the runs that fell due during the minute before this tick.
+pub async fn on_schedule_tick(
+    tick: apalis_cron::Tick,
+    ctx: apalis::prelude::Data<AuditWorkers>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    let until =
+        DateTime::<Utc>::from_timestamp(tick.get_timestamp() as i64, 0).unwrap_or_else(Utc::now);
+    let after = until - chrono::Duration::minutes(1);
+    let queued = enqueue_due(&ctx.store, &ctx.default_schedule, after, until).await?;
+    let requeued = ctx
+        .store
+        .requeue_stale_audits_all_tenants(Utc::now() - chrono::Duration::minutes(STALE_RUN_MINUTES))
+        .await?;
+    if queued > 0 || requeued > 0 {
+        tracing::info!(queued, requeued, "audit schedule");
+    }
+    Ok(())
+}
+
+/// Every few seconds: carry out queued runs.
+pub async fn on_poll_tick(
+    _tick: apalis_cron::Tick,
+    ctx: apalis::prelude::Data<AuditWorkers>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    let ran = run_queued(&ctx.store, &ctx.auditor, &ctx.name, 16).await?;
+    if ran > 0 {
+        tracing::info!(ran, "audit runs");
+    }
+    Ok(())
+}
+
+/// Audit settings from `RELAYWATCH_AUDIT_*` environment variables (`env` is `std::env::var` outside tests).
+pub fn settings_from_env(
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<(super::AuditSettings, AuditSchedule)> {
+    let mut s = super::AuditSettings::default();
+    if let Some(v) = env("RELAYWATCH_AUDIT_NAMESERVERS") {
+        s.dns.nameservers = v
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(|x| {
+                x.parse::<std::net::SocketAddr>()
+                    .or_else(|_| {
+                        x.parse::<IpAddr>()
+                            .map(|ip| std::net::SocketAddr::new(ip, 53))
+                    })
+                    .map_err(|_| {
+                        anyhow::anyhow!("RELAYWATCH_AUDIT_NAMESERVERS: `{x}` is not IP or IP:port")
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(v) = env("RELAYWATCH_AUDIT_TIMEOUT_MS") {
+        s.dns.timeout = std::time::Duration::from_millis(v.parse()?);
+    }
+    if let Some(v) = env("RELAYWATCH_AUDIT_SMTP_CHECKS") {
+        s.smtp_checks = matches!(v.as_str(), "1" | "true" | "yes");
+    }
+    if let Some(path) = env("RELAYWATCH_AUDIT_EXTRA_CA_FILE") {
+        s.extra_ca_pem = Some(
+            std::fs::read(&path)
+                .map_err(|e| anyhow::anyhow!("RELAYWATCH_AUDIT_EXTRA_CA_FILE {path}: {e}"))?,
+        );
+    }
+    if let Some(v) = env("RELAYWATCH_AUDIT_EHLO_NAME") {
+        s.ehlo_name = v;
+    }
+    let cron =
+        env("RELAYWATCH_AUDIT_SCHEDULE").unwrap_or_else(|| DEFAULT_AUDIT_SCHEDULE.to_string());
+    cron::Schedule::from_str(&cron)
+        .map_err(|e| anyhow::anyhow!("RELAYWATCH_AUDIT_SCHEDULE `{cron}`: {e}"))?;
+    let schedule = AuditSchedule {
+        cron,
+        enabled: true,
+        smtp_checks: s.smtp_checks,
+    };
+    Ok((s, schedule))
+}

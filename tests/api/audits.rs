@@ -1,0 +1,331 @@
+//! Domain audits through the API and the worker's run queue, against a real DNS server on loopback; scheduling
+//! on SQLite and PostgreSQL (whichever `spawn_app` uses).
+
+use hickory_proto::rr::{LowerName, Name};
+use hickory_proto::serialize::txt::Parser;
+use hickory_server::Server;
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
+use relaywatch_domain::{DkimSelector, DomainName, TenantId};
+use relaywatch_store::audits::AuditSchedule;
+use relaywatch_tests::{TestApp, spawn_app};
+use relaywatch_worker::audit::schedule::{enqueue_due, run_queued};
+use relaywatch_worker::audit::{AuditSettings, Auditor};
+use relaywatch_worker::dns::DnsSettings;
+use serde_json::{Value, json};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An authoritative server for one zone on 127.0.0.1, and an auditor pointed at it.
+async fn dns_with(origin: &str, records: &str) -> (Server<Catalog>, Auditor) {
+    let mut catalog = Catalog::new();
+    let name = Name::from_str(&format!("{origin}.")).unwrap();
+    let text = format!(
+        "$TTL 60\n@ SOA ns.test. hostmaster.test. 1 3600 600 86400 60\n@ NS ns.test.\n{records}\n"
+    );
+    let (name, recs) = Parser::new(text, None, Some(name)).parse().unwrap();
+    let zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
+        name.clone(),
+        recs,
+        ZoneType::Primary,
+        AxfrPolicy::Deny,
+    )
+    .unwrap();
+    catalog.upsert(LowerName::new(&name), vec![Arc::new(zone)]);
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    let mut server = Server::new(catalog);
+    server.register_socket(udp);
+    let auditor = Auditor::new(AuditSettings {
+        dns: DnsSettings {
+            nameservers: vec![addr],
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+        },
+        smtp_checks: false,
+        ..AuditSettings::default()
+    })
+    .unwrap();
+    (server, auditor)
+}
+
+const ZONE_POLICY_NONE: &str = r#"@ TXT "v=spf1 ip4:192.0.2.10 -all"
+@ MX 10 mx1
+mx1 A 192.0.2.25
+_dmarc TXT "v=DMARC1; p=none; rua=mailto:dmarc@good.test"
+_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@good.test"
+"#;
+
+const ZONE_POLICY_REJECT: &str = r#"@ TXT "v=spf1 ip4:192.0.2.10 -all"
+@ MX 10 mx1
+mx1 A 192.0.2.25
+_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@good.test"
+_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@good.test"
+"#;
+
+fn codes(v: &Value) -> Vec<String> {
+    let mut c: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect();
+    c.sort();
+    c
+}
+
+async fn register(app: &TestApp, domain: &str) {
+    let r = app
+        .post(
+            "/v1/sending-domains",
+            &app.admin_key,
+            json!({"domain": domain}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_requested_audit_runs_and_its_history_shows_what_changed() {
+    let app = spawn_app().await;
+    register(&app, "good.test").await;
+    let k = &app.admin_key;
+
+    let queued = app.post("/v1/domains/good.test/audits", k, json!({})).await;
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    assert_eq!(queued.body["status"], "queued");
+    let id = queued.id();
+
+    let (_dns, auditor) = dns_with("good.test", ZONE_POLICY_NONE).await;
+    assert_eq!(
+        run_queued(&app.store, &auditor, "test-worker", 10)
+            .await
+            .unwrap(),
+        1
+    );
+    // Nothing is left: a second pass finds no queued run.
+    assert_eq!(
+        run_queued(&app.store, &auditor, "test-worker", 10)
+            .await
+            .unwrap(),
+        0
+    );
+
+    let run = app
+        .get(&format!("/v1/domains/good.test/audits/{id}"), k)
+        .await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert_eq!(run.body["status"], "completed");
+    assert_eq!(run.body["trigger"], "request");
+    // Registered without selectors: DKIM cannot be checked; p=none is a warning; MTA-STS is absent.
+    assert_eq!(
+        codes(&run.body["findings"]),
+        vec![
+            "dkim.no_selectors",
+            "dmarc.policy_none",
+            "mta_sts.not_deployed"
+        ]
+    );
+    assert_eq!(run.body["score"], 90);
+    assert_eq!(run.body["grade"], "A");
+    assert_eq!(run.body["complete"], true);
+    assert_eq!(run.body["warnings"], 2);
+    let f = &run.body["findings"][1];
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["subject"], "good.test");
+    assert!(f["evidence"].as_str().unwrap().contains("p=none"));
+    assert!(!f["remediation"].as_str().unwrap().is_empty());
+    assert_eq!(
+        codes(&run.body["new_findings"]).len(),
+        3,
+        "a first run's findings are all new"
+    );
+
+    // The operator fixes the policy; the next run reports the warning as resolved.
+    app.post("/v1/domains/good.test/audits", k, json!({})).await;
+    let (_dns2, fixed) = dns_with("good.test", ZONE_POLICY_REJECT).await;
+    assert_eq!(
+        run_queued(&app.store, &fixed, "test-worker", 10)
+            .await
+            .unwrap(),
+        1
+    );
+    let latest = app.get("/v1/domains/good.test/audits/latest", k).await;
+    assert_eq!(latest.status, 200);
+    assert_ne!(latest.body["id"], id.as_str());
+    assert_eq!(
+        codes(&latest.body["resolved_findings"]),
+        vec!["dmarc.policy_none"]
+    );
+    assert_eq!(codes(&latest.body["new_findings"]), Vec::<String>::new());
+
+    let history = app.get("/v1/domains/good.test/audits?limit=1", k).await;
+    assert_eq!(history.status, 200);
+    assert_eq!(history.body["items"][0]["id"], latest.body["id"]);
+    let next = history.body["next_cursor"].as_str().expect("a second page");
+    let older = app
+        .get(
+            &format!("/v1/domains/good.test/audits?limit=1&cursor={next}"),
+            k,
+        )
+        .await;
+    assert_eq!(older.body["items"][0]["id"], id.as_str());
+    assert!(older.body["next_cursor"].is_null());
+}
+
+#[tokio::test]
+async fn audits_of_unknown_domains_and_without_write_scope_are_refused() {
+    let app = spawn_app().await;
+    register(&app, "good.test").await;
+    let r = app
+        .post("/v1/domains/other.test/audits", &app.admin_key, json!({}))
+        .await;
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+    let r = app
+        .get("/v1/domains/good.test/audits/latest", &app.admin_key)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "not_found"),
+        "no completed run yet"
+    );
+    let read_only = app.key_with(&[relaywatch_domain::Scope::Read]).await;
+    let r = app
+        .post("/v1/domains/good.test/audits", &read_only, json!({}))
+        .await;
+    assert_eq!((r.status, r.code()), (403, "insufficient_scope"));
+    let r = app.get("/v1/domains/good.test/audits", &read_only).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn the_schedule_can_be_read_and_set_but_not_more_often_than_hourly() {
+    let app = spawn_app().await;
+    let k = &app.admin_key;
+    let r = app.get("/v1/audit-schedule", k).await;
+    assert_eq!(
+        r.body,
+        json!({"cron": "0 0 */6 * * *", "enabled": true, "smtp_checks": true})
+    );
+    let body = json!({"cron": "0 15 3 * * *", "enabled": true, "smtp_checks": false});
+    let r = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/audit-schedule",
+            Some(k),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.get("/v1/audit-schedule", k).await.body, body);
+    let r = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/audit-schedule",
+            Some(k),
+            Some(json!({"cron": "0 */5 * * * *", "enabled": true, "smtp_checks": true})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "validation_failed"));
+    assert_eq!(r.body["errors"][0]["field"], "cron");
+}
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+#[tokio::test]
+async fn two_workers_on_one_tick_queue_and_run_each_tenants_audit_once() {
+    let app = spawn_app().await;
+    let store = &app.store;
+    for d in ["a.test", "b.test"] {
+        store
+            .add_sending_domain(
+                app.tenant_id,
+                &DomainName::parse(d).unwrap(),
+                &[DkimSelector::parse("s1").unwrap()],
+            )
+            .await
+            .unwrap();
+    }
+    let (other, _) = app.other_tenant("tenant b").await;
+    store
+        .add_sending_domain(other, &DomainName::parse("c.test").unwrap(), &[])
+        .await
+        .unwrap();
+    // Tenant b audits only at 03:00.
+    store
+        .set_audit_schedule(
+            other,
+            &AuditSchedule {
+                cron: "0 0 3 * * *".into(),
+                enabled: true,
+                smtp_checks: true,
+            },
+        )
+        .await
+        .unwrap();
+    let default = AuditSchedule {
+        cron: "0 0 */6 * * *".into(),
+        enabled: true,
+        smtp_checks: true,
+    };
+
+    // Two nodes tick for the minute that contains 06:00 at the same moment.
+    let (after, until) = (at("2026-11-29T05:59:30Z"), at("2026-11-29T06:00:30Z"));
+    let (n1, n2) = tokio::join!(
+        enqueue_due(store, &default, after, until),
+        enqueue_due(store, &default, after, until)
+    );
+    let (n1, n2) = (n1.unwrap(), n2.unwrap());
+    assert_eq!(
+        n1 + n2,
+        2,
+        "tenant a's two domains are queued once between both nodes ({n1} + {n2})"
+    );
+    // The next minute is not due; nor is tenant b.
+    assert_eq!(
+        enqueue_due(store, &default, until, until + chrono::Duration::minutes(1))
+            .await
+            .unwrap(),
+        0
+    );
+    // Tenant b's 03:00 comes.
+    assert_eq!(
+        enqueue_due(
+            store,
+            &default,
+            at("2026-11-29T02:59:30Z"),
+            at("2026-11-29T03:00:30Z")
+        )
+        .await
+        .unwrap(),
+        1
+    );
+
+    // Two workers claim at once: every queued run goes to exactly one of them.
+    let (c1, c2) = tokio::join!(
+        store.claim_queued_audits_all_tenants("worker-1", 10),
+        store.claim_queued_audits_all_tenants("worker-2", 10)
+    );
+    let (c1, c2) = (c1.unwrap(), c2.unwrap());
+    let mut ids: Vec<_> = c1.iter().chain(&c2).map(|r| r.id).collect();
+    assert_eq!(ids.len(), 3, "{} + {} claims", c1.len(), c2.len());
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "a run was claimed twice");
+    assert!(
+        c1.iter()
+            .chain(&c2)
+            .all(|r| r.trigger == "schedule" && r.schedule_key.is_some())
+    );
+    assert!(
+        store
+            .claim_queued_audits_all_tenants("worker-3", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let _ = TenantId(other.as_uuid());
+}
