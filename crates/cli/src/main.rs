@@ -3,6 +3,8 @@
 //! Admin commands print `name=value` lines on stdout (`tenant_id=...`, `api_key=...`) so scripts can read them;
 //! everything meant for people goes to stderr.
 
+mod audit_cmd;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use relaywatch_api::{Application, Settings};
@@ -55,6 +57,9 @@ enum Command {
     /// Manage API keys
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Audit a domain now: SPF, DKIM, DMARC, MX, reverse DNS of --ip, MTA-STS, TLS-RPT, BIMI, SMTP TLS (exit 1 on
+    /// errors, 3 when some checks could not be made)
+    Audit(audit_cmd::AuditArgs),
     /// Print the OpenAPI document (regenerate the checked-in copy with `relaywatch openapi > openapi/openapi.json`)
     Openapi,
 }
@@ -211,6 +216,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (row, key) = store.issue_api_key(tenant, new).await?;
             println!("api_key_id={}", row.id);
             println!("api_key={key}");
+            Ok(())
+        }
+        Command::Audit(args) => {
+            let status = audit_cmd::run(args).await?;
+            if status != 0 {
+                std::process::exit(status);
+            }
             Ok(())
         }
         Command::Openapi => {
