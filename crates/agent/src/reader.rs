@@ -77,6 +77,10 @@ impl Segment {
 }
 
 struct Stream {
+    /// No checkpoint or spooled batch knew this log when the agent started.
+    fresh: bool,
+    /// Fresh, and its file did not exist at start: no position has been saved for it yet.
+    unanchored: bool,
     key: String,
     follower: Follower,
     parser: Parser,
@@ -150,7 +154,8 @@ impl Reader {
                 ..Default::default()
             };
             parser_config.syslog_names.clone_from(&config.syslog_names);
-            let (follower, correlator) = match resume.get(&key) {
+            let fresh = !resume.contains_key(&key);
+            let (mut follower, correlator) = match resume.get(&key) {
                 Some(state) => {
                     let correlator = match &state.correlator {
                         Some(c) => Correlator::restore(CorrelatorConfig::default(), c.clone())
@@ -167,7 +172,13 @@ impl Reader {
                     Correlator::new(CorrelatorConfig::default()),
                 ),
             };
+            if fresh {
+                follower.open_now(&events);
+            }
+            let unanchored = fresh && follower.current_file().is_none();
             streams.push(Stream {
+                unanchored,
+                fresh,
                 key,
                 follower,
                 parser: Parser::new(parser_config),
@@ -192,6 +203,24 @@ impl Reader {
             wake_shipper,
             last_reference: Instant::now(),
         })
+    }
+
+    /// Where logs that no checkpoint knew begin: saved before reading, so that when the agent dies before its first
+    /// acknowledged batch and the log rotates meanwhile, the next start still begins in the right file.
+    pub fn initial_states(&self) -> Vec<(String, StreamState)> {
+        self.streams
+            .iter()
+            .filter(|s| s.fresh)
+            .filter_map(|s| {
+                Some((
+                    s.key.clone(),
+                    StreamState {
+                        position: s.follower.position()?,
+                        correlator: None,
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// Reads until `stop` is set. Returns only on stop or on an error writing the spool that persists.
@@ -307,6 +336,13 @@ impl Reader {
         if progress.stopped {
             self.cut(i)?;
             return Ok(true);
+        }
+        if self.streams[i].unanchored && self.streams[i].follower.current_file().is_some() {
+            // The log appeared after a first start: a batch (perhaps without records) records which file it is, so
+            // a rotation before the next batch cannot make a restart begin in a later file.
+            self.streams[i].unanchored = false;
+            self.cut(i)?;
+            return Ok(progress.bytes > 0);
         }
         let stream = &mut self.streams[i];
         if progress.idle

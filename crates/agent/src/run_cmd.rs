@@ -64,7 +64,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     if paths.is_empty() {
         return Err(ConfigError(format!("no file matches {:?}", config.logs)).into());
     }
-    let checkpoint = Checkpoint::load(&config.state_dir)?;
+    let mut checkpoint = Checkpoint::load(&config.state_dir)?;
     let spool = Arc::new(Spool::open(
         &config.state_dir.join("spool"),
         config.spool_max_bytes,
@@ -93,6 +93,11 @@ pub fn run(args: RunArgs) -> Result<()> {
             Box::new(move || wake.notify_one()),
         )?
     };
+    let initial = reader.initial_states();
+    if !initial.is_empty() {
+        checkpoint.streams.extend(initial);
+        checkpoint.store(&config.state_dir)?;
+    }
     tracing::info!(
         logs = ?paths,
         api = %config.api_url,

@@ -324,6 +324,14 @@ impl Follower {
         f
     }
 
+    /// Opens the file at the path now rather than at the first poll, so a first start can checkpoint which file it
+    /// began with (a rotation before the first acknowledged batch must not make it skip that file).
+    pub fn open_now(&mut self, events: &dyn TailEvents) {
+        if self.cur.is_none() && self.backlog.is_empty() {
+            self.open_next(events);
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -563,7 +571,7 @@ impl Follower {
     /// Opens the next backlog file or the live path at its start. False when there is nothing to open.
     fn open_next(&mut self, events: &dyn TailEvents) -> bool {
         while let Some(next) = self.backlog.pop_front() {
-            match open_at(&next, 0) {
+            match open_any(&next) {
                 Ok(o) => {
                     self.cur = Some(o);
                     return true;
@@ -667,17 +675,75 @@ fn file_len(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
 }
 
-/// Rotated siblings written after `found`, oldest first: what to read before the live path.
+/// Rotated siblings written after `found`, oldest first: what to read before the live path. Compressed ones are
+/// included (`postfix logrotate` gzips what it rotates); a file whose content is there twice (a plain file and its
+/// .gz while gzip runs) is read once.
 fn later_siblings(path: &Path, found: &Path) -> VecDeque<PathBuf> {
     let since = rotation_order(found);
     let mut later: Vec<(RotationOrder, PathBuf)> = siblings(path)
         .into_iter()
+        .chain(gz_siblings(path))
         .filter(|s| s != found)
         .filter_map(|s| Some((rotation_order(&s)?, s)))
         .filter(|(o, _)| since.as_ref().is_none_or(|since| o > since))
         .collect();
     later.sort();
-    later.into_iter().map(|(_, s)| s).collect()
+    let mut heads = vec![content_head(found)];
+    let mut out = VecDeque::new();
+    for (_, s) in later {
+        let head = content_head(&s);
+        if head.as_ref().is_some_and(|h| !h.is_empty()) && heads.contains(&head) {
+            continue;
+        }
+        heads.push(head);
+        out.push_back(s);
+    }
+    out
+}
+
+fn is_gz(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
+/// The first [`HEAD_BYTES`] of a file's content (decompressed for .gz).
+fn content_head(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let file = File::open(path).ok()?;
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    if is_gz(path) {
+        flate2::read::MultiGzDecoder::new(io::BufReader::new(file))
+            .take(HEAD_BYTES as u64)
+            .read_to_end(&mut head)
+            .ok()?;
+    } else {
+        file.take(HEAD_BYTES as u64).read_to_end(&mut head).ok()?;
+    }
+    Some(head)
+}
+
+/// Opens a backlog file: plain, or a compressed rotated log read through gzip.
+fn open_any(path: &Path) -> io::Result<Open> {
+    if !is_gz(path) {
+        return open_at(path, 0);
+    }
+    let meta = std::fs::metadata(path)?;
+    let head = content_head(path).unwrap_or_default();
+    let fp = Fingerprint {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        head_len: head.len() as u32,
+        head_hash: hash(&head),
+    };
+    Ok(Open {
+        file: Source::Gz(Box::new(GzSource::open(path)?)),
+        name: path.to_path_buf(),
+        dev: fp.dev,
+        ino: fp.ino,
+        pos: 0,
+        consumed: 0,
+        head,
+        fixed: Some(fp),
+    })
 }
 
 fn gz_siblings(path: &Path) -> Vec<PathBuf> {
@@ -729,6 +795,7 @@ fn rotation_order(path: &Path) -> Option<RotationOrder> {
     let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
     let name = path.file_name()?.to_string_lossy().into_owned();
     let numbered = name
+        .trim_end_matches(".gz")
         .rsplit_once('.')
         .and_then(|(_, n)| n.parse::<i64>().ok());
     Some(match numbered {

@@ -53,7 +53,10 @@ impl Received {
             .collect()
     }
     pub fn wire_duplicates(&self) -> u64 {
-        self.seen.values().map(|&n| u64::from(n.saturating_sub(1))).sum()
+        self.seen
+            .values()
+            .map(|&n| u64::from(n.saturating_sub(1)))
+            .sum()
     }
 }
 
@@ -183,7 +186,10 @@ fn serve_connection(
         } else if m == Mode::BadKey
             || headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {KEY}"))
         {
-            ("401 Unauthorized", r#"{"code":"invalid_api_key"}"#.to_string())
+            (
+                "401 Unauthorized",
+                r#"{"code":"invalid_api_key"}"#.to_string(),
+            )
         } else if request_line.starts_with("POST /v1/ingest ") {
             handle_ingest(&headers, &body, received)
         } else if request_line.starts_with("POST /v1/agents/heartbeat ") {
@@ -209,7 +215,10 @@ fn handle_ingest(
 ) -> (&'static str, String) {
     let json = if headers.get("content-encoding").map(String::as_str) == Some("gzip") {
         let mut out = Vec::new();
-        if flate2::read::GzDecoder::new(body).read_to_end(&mut out).is_err() {
+        if flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .is_err()
+        {
             return ("422 Unprocessable Entity", "{}".into());
         }
         out
@@ -274,7 +283,10 @@ pub fn generate_log(dir: &Path, lines: usize, seed: u64) -> Option<Vec<Vec<u8>>>
         .arg("--out")
         .arg(&out)
         .args(["--lines", &lines.to_string(), "--seed", &seed.to_string()])
-        .args(["--span-hours", &(lines as f64 / 20_000.0).max(0.5).to_string()])
+        .args([
+            "--span-hours",
+            &(lines as f64 / 20_000.0).max(0.5).to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -318,7 +330,9 @@ pub fn parse_whole(lines: &[Vec<u8>], tag_header: &str) -> Vec<Value> {
         correlator.push(&parser.parse_line(l), &mut out);
     }
     correlator.flush(&mut out);
-    out.iter().map(|r| serde_json::to_value(r).unwrap()).collect()
+    out.iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect()
 }
 
 pub fn delivery_ids(records: &[Value]) -> Vec<String> {
@@ -383,7 +397,10 @@ impl AgentSpec {
             cmd.arg("--log").arg(l);
         }
         cmd.args(&self.extra)
-            .env("RELAYWATCH_AGENT_LOG", "info")
+            .env(
+                "RELAYWATCH_AGENT_LOG",
+                std::env::var("RELAYWATCH_AGENT_LOG").unwrap_or("info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(stderr);
         for (k, v) in &self.env {
