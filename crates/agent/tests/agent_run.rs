@@ -1,0 +1,361 @@
+//! `relaywatch-agent run` against a real HTTP server: an API outage with a bounded spool that drains in order, bad
+//! input, configuration errors, heartbeats and metrics; `relaywatch-agent check`.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(url: &str) -> Option<String> {
+    // A plain HTTP/1.0 GET: the metrics listener closes the connection after answering.
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    use std::io::Write;
+    write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn spool_bytes(state: &Path) -> u64 {
+    std::fs::read_dir(state.join("spool"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".batch"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn api_outage_spools_within_its_cap_then_drains_everything_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(lines) = generate_log(dir.path(), 24_000, 11) else {
+        eprintln!("SKIPPED: ../shared/lab or python3 missing");
+        return;
+    };
+    let expected = parse_whole(&lines, "X-Delivery-Tag");
+    let expected_ids = delivery_ids(&expected);
+    let server = IngestServer::start();
+    let log = dir.path().join("mail.log");
+    let port = free_port();
+    let cap: u64 = 60_000;
+    let mut spec = AgentSpec::new(dir.path(), &server.url(), &log);
+    spec.extra.extend([
+        "--batch-max-records".into(),
+        "200".into(),
+        "--spool-max-bytes".into(),
+        cap.to_string(),
+        "--metrics-listen".into(),
+        format!("127.0.0.1:{port}"),
+    ]);
+    let agent = spec.spawn(0);
+    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+
+    // A third while the API is up.
+    let third = lines.len() / 3;
+    append(&log, &lines[..third].concat());
+    let first_ids: HashSet<String> = delivery_ids(&parse_whole(&lines[..third], "X-Delivery-Tag"))
+        .into_iter()
+        .collect();
+    assert!(wait_for(Duration::from_secs(30), || {
+        let r = server.received.lock().unwrap();
+        first_ids
+            .iter()
+            .filter(|id| r.seen.contains_key(*id))
+            .count()
+            * 10
+            >= first_ids.len() * 9
+    }));
+
+    // The API goes away while Postfix keeps writing.
+    server.set_mode(Mode::Down);
+    let before = server.unique();
+    let mut max_spool = 0;
+    for chunk in lines[third..].chunks(2_000) {
+        append(&log, &chunk.concat());
+        for _ in 0..10 {
+            std::thread::sleep(Duration::from_millis(30));
+            max_spool = max_spool.max(spool_bytes(&spec.state_dir));
+        }
+    }
+    assert!(wait_for(Duration::from_secs(20), || agent
+        .stderr()
+        .contains("spool full")));
+    std::thread::sleep(Duration::from_millis(500));
+    max_spool = max_spool.max(spool_bytes(&spec.state_dir));
+    let text = get(&metrics_url).expect("metrics answer");
+    let lines_read = metric(&text, "relaywatch_agent_lines_read_total").unwrap();
+    assert!(
+        (lines_read as usize) < lines.len(),
+        "reading pauses while the spool is full ({lines_read} of {} lines read)",
+        lines.len()
+    );
+    assert!(metric(&text, "relaywatch_agent_spool_full_pauses_total").unwrap() >= 1.0);
+    assert!(metric(&text, "relaywatch_agent_ship_errors_total").unwrap() >= 1.0);
+    assert_eq!(
+        server.unique(),
+        before,
+        "nothing arrives while the API is down"
+    );
+    // The cap can be passed by at most one batch (200 records, well under 60 KB compressed).
+    assert!(max_spool > cap / 2, "the spool grew ({max_spool} bytes)");
+    assert!(
+        max_spool <= cap + 60_000,
+        "the spool stays near its cap ({max_spool} bytes)"
+    );
+
+    // Back: everything arrives, once, in log order.
+    server.set_mode(Mode::Up);
+    assert!(
+        wait_for(Duration::from_secs(120), || server.unique()
+            >= expected_ids.len()),
+        "everything arrives after the outage: {} of {}\n{}",
+        server.unique(),
+        expected_ids.len(),
+        agent.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    agent.terminate();
+    let r = server.received.lock().unwrap();
+    assert_eq!(
+        r.unique_ids(),
+        expected_ids,
+        "every delivery once, in log order"
+    );
+    eprintln!(
+        "outage: {} deliveries, max spool {max_spool} bytes (cap {cap}), {} wire resends",
+        expected_ids.len(),
+        r.wire_duplicates()
+    );
+}
+
+#[test]
+fn bad_input_is_counted_and_the_agent_keeps_going() {
+    let Some(sample) = sample_lines() else {
+        eprintln!("SKIPPED: ../shared/lab missing");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    // Binary garbage (NUL, invalid UTF-8, control bytes), a 1 MB line, and a log that is not Postfix at all.
+    let mut x: u64 = 0x1234_5678;
+    let garbage: Vec<u8> = (0..20_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x & 0xff) as u8
+        })
+        .filter(|&b| b != b'\n')
+        .collect();
+    for g in garbage.chunks(700) {
+        lines.push([g, b"\n"].concat());
+    }
+    let mut big = vec![b'A'; 1 << 20];
+    big.push(b'\n');
+    lines.push(big);
+    lines.push(
+        b"Nov 28 22:44:40 mail postfix/smtp[1]: "
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(b'z', 1 << 20))
+            .chain([b'\n'])
+            .collect(),
+    );
+    for i in 0..500 {
+        lines.push(format!("Nov 28 22:44:41 mail sshd[{i}]: Accepted publickey for root from 192.0.2.{} port 22\n", i % 250).into_bytes());
+    }
+    lines.push(
+        b"Nov 28 22:44:41 mail postfix/smtp[9]: ABCDEF1234: something Postfix never logs\n"
+            .to_vec(),
+    );
+    lines.extend(sample.iter().cloned());
+    lines.push(b"\xff\xfe\x00 trailing garbage\n".to_vec());
+
+    let expected_ids = delivery_ids(&parse_whole(&lines, "X-Delivery-Tag"));
+    assert!(expected_ids.len() > 100);
+    let server = IngestServer::start();
+    let port = free_port();
+    let mut spec = AgentSpec::new(dir.path(), &server.url(), &log);
+    spec.extra
+        .extend(["--metrics-listen".into(), format!("127.0.0.1:{port}")]);
+    let mut agent = spec.spawn(0);
+    for chunk in lines.chunks(300) {
+        append(&log, &chunk.concat());
+    }
+    assert!(
+        wait_for(Duration::from_secs(60), || server.unique()
+            >= expected_ids.len()),
+        "{} of {} deliveries\n{}",
+        server.unique(),
+        expected_ids.len(),
+        agent.stderr()
+    );
+    let text = get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "the agent is still running"
+    );
+    assert!(
+        metric(&text, "relaywatch_agent_unknown_lines_total").unwrap() >= 29.0,
+        "{text}"
+    );
+    assert!(metric(&text, "relaywatch_agent_not_postfix_lines_total").unwrap() >= 500.0);
+    assert!(metric(&text, "relaywatch_agent_lines_cut_total").unwrap() >= 2.0);
+    assert_eq!(
+        metric(&text, "relaywatch_agent_lines_read_total").unwrap() as usize,
+        lines.len()
+    );
+    let r = server.received.lock().unwrap();
+    let got: HashSet<String> = r.seen.keys().cloned().collect();
+    assert_eq!(got, expected_ids.into_iter().collect::<HashSet<_>>());
+    drop(r);
+    agent.terminate();
+}
+
+#[test]
+fn a_refused_key_stops_the_agent_with_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    append(&log, b"Nov 28 22:44:42 mail postfix/smtp[2]: B7438B6323: to=<a@example.test>, relay=x[127.0.0.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n");
+    let server = IngestServer::start();
+    server.set_mode(Mode::BadKey);
+    let spec = AgentSpec::new(dir.path(), &server.url(), &log);
+    let mut agent = spec.spawn(0);
+    let status = {
+        let mut s = None;
+        wait_for(Duration::from_secs(20), || {
+            s = agent.child.try_wait().unwrap();
+            s.is_some()
+        });
+        s.expect("the agent stops instead of retrying forever")
+    };
+    assert_eq!(status.code(), Some(78), "EX_CONFIG");
+    let err = agent.stderr();
+    assert!(err.contains("401") && err.contains("api_key"), "{err}");
+    assert!(!err.contains(KEY), "the key never appears in logs");
+    // The batch is still in the spool for the next start with the right key.
+    assert!(spool_bytes(&spec.state_dir) > 0);
+    server.set_mode(Mode::Up);
+    let agent = spec.spawn(1);
+    assert!(wait_for(Duration::from_secs(20), || server.unique() == 1));
+    agent.terminate();
+}
+
+#[test]
+fn heartbeats_report_progress_and_sigterm_stops_cleanly() {
+    let Some(sample) = sample_lines() else {
+        eprintln!("SKIPPED: ../shared/lab missing");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    append(&log, &sample.concat());
+    let server = IngestServer::start();
+    let mut spec = AgentSpec::new(dir.path(), &server.url(), &log);
+    spec.extra
+        .retain(|a| a != "--heartbeat-interval-secs" && a != "0");
+    spec.extra
+        .extend(["--heartbeat-interval-secs".into(), "1".into()]);
+    let agent = spec.spawn(0);
+    assert!(wait_for(Duration::from_secs(20), || {
+        server
+            .received
+            .lock()
+            .unwrap()
+            .heartbeats
+            .iter()
+            .any(|h| h["records_shipped"].as_u64() > Some(0))
+    }));
+    let hb = server
+        .received
+        .lock()
+        .unwrap()
+        .heartbeats
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(hb["host_name"], "mx-test");
+    assert_eq!(hb["lines_read"].as_u64(), Some(sample.len() as u64));
+    assert!(hb["version"].as_str().is_some());
+    let status = agent.terminate();
+    assert!(status.success(), "SIGTERM is an orderly stop: {status:?}");
+}
+
+#[test]
+fn check_reports_each_problem_and_fails_on_a_refused_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    append(
+        &log,
+        b"Nov 28 22:44:42 mail postfix/qmgr[2]: B7438B6323: removed\n",
+    );
+    let server = IngestServer::start();
+    let spec = AgentSpec::new(dir.path(), &server.url(), &log);
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_relaywatch-agent"))
+            .arg("check")
+            .args(["--api-url", &server.url()])
+            .arg("--api-key-file")
+            .arg(&spec.key_file)
+            .arg("--state-dir")
+            .arg(&spec.state_dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&["--log", log.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ok   API") && out.contains("may ingest"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("ok   {} is readable", log.display())),
+        "{out}"
+    );
+
+    let (code, out) = run(&["--log", "/nonexistent/mail.log"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("FAIL /nonexistent/mail.log"), "{out}");
+
+    server.set_mode(Mode::BadKey);
+    let (code, out) = run(&["--log", log.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("FAIL API") && out.contains("401"), "{out}");
+
+    server.set_mode(Mode::Down);
+    let (code, out) = run(&["--log", log.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("not reachable"), "{out}");
+}
