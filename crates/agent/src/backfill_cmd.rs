@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use relaywatch_domain::wire::{AgentInfo, IngestBatch};
 use relaywatch_postfix::{Correlator, CorrelatorConfig, EventKind, Parser, ParserConfig, Record};
@@ -173,7 +173,6 @@ pub fn run(args: BackfillArgs) -> Result<()> {
         parser_config.syslog_names.clone_from(&config.syslog_names);
         let parser = Parser::new(parser_config);
         let mut reader = open_counting(path, Arc::clone(&read))?;
-        let mut failure: Option<anyhow::Error> = None;
         for_each_line(&mut *reader, |line| {
             lines += 1;
             let event = parser.parse_line(line);
@@ -189,17 +188,10 @@ pub fn run(args: BackfillArgs) -> Result<()> {
                 pending.push(serde_json::to_value(&r)?);
             }
             if pending.len() >= max {
-                if let Err(e) = ship(&mut pending, &mut shipped, &mut sent) {
-                    failure = Some(e);
-                    return Err(anyhow!("stopped"));
-                }
+                ship(&mut pending, &mut shipped, &mut sent)?;
             }
             progress.show(lines, sent, false);
             Ok(())
-        })
-        .or_else(|e| match failure.take() {
-            Some(f) => Err(f),
-            None => Err(e),
         })
         .with_context(|| format!("backfilling {}", path.display()))?;
     }

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::config::{Config, ConfigArgs};
 use crate::metrics::Metrics;
 use crate::reader::Reader;
-use crate::ship::{Client, SendError, ship_loop};
+use crate::ship::{Client, SendError, Shipper, ship_loop};
 use crate::spool::Spool;
 use crate::state::Checkpoint;
 
@@ -155,16 +155,16 @@ pub fn run(args: RunArgs) -> Result<()> {
                 stop_notify.notify_waiters();
             })
         };
-        let r = ship_loop(
+        let r = ship_loop(Shipper {
             client,
-            Arc::clone(&spool),
+            spool: Arc::clone(&spool),
             checkpoint,
-            config.state_dir.clone(),
-            Arc::clone(&metrics),
+            state_dir: config.state_dir.clone(),
+            metrics: Arc::clone(&metrics),
             wake,
-            Arc::clone(&stop),
-            Arc::clone(&stop_notify),
-        )
+            stop: Arc::clone(&stop),
+            stop_notify: Arc::clone(&stop_notify),
+        })
         .await;
         heartbeat.abort();
         signals.abort();

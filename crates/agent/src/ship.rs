@@ -340,18 +340,33 @@ fn log_rejections(r: &IngestResult) {
     }
 }
 
+/// What the shipper loop works with.
+pub struct Shipper {
+    pub client: Arc<Client>,
+    pub spool: Arc<Spool>,
+    /// The last committed checkpoint; the shipper is its only writer while the agent runs.
+    pub checkpoint: Checkpoint,
+    pub state_dir: std::path::PathBuf,
+    pub metrics: Arc<Metrics>,
+    /// Notified by the reader when it spooled a batch.
+    pub wake: Arc<Notify>,
+    pub stop: Arc<AtomicBool>,
+    pub stop_notify: Arc<Notify>,
+}
+
 /// Drains the spool in order until `stop`, committing each acknowledged batch to the checkpoint. Returns an error
 /// only for configuration errors (and I/O errors on the state directory), which end the agent.
-pub async fn ship_loop(
-    client: Arc<Client>,
-    spool: Arc<Spool>,
-    mut checkpoint: Checkpoint,
-    state_dir: std::path::PathBuf,
-    metrics: Arc<Metrics>,
-    wake: Arc<Notify>,
-    stop: Arc<AtomicBool>,
-    stop_notify: Arc<Notify>,
-) -> Result<()> {
+pub async fn ship_loop(shipper: Shipper) -> Result<()> {
+    let Shipper {
+        client,
+        spool,
+        mut checkpoint,
+        state_dir,
+        metrics,
+        wake,
+        stop,
+        stop_notify,
+    } = shipper;
     let mut backoff = Backoff::default();
     let mut failing_since: Option<std::time::Instant> = None;
     loop {
