@@ -329,3 +329,68 @@ async fn two_workers_on_one_tick_queue_and_run_each_tenants_audit_once() {
     );
     let _ = TenantId(other.as_uuid());
 }
+
+#[tokio::test]
+async fn observed_bulk_volume_turns_on_the_bulk_sender_rules() {
+    let app = spawn_app().await;
+    register(&app, "bulk.test").await;
+    let records: Vec<Value> = (0..5000)
+        .map(|i| {
+            let mut d = relaywatch_tests::delivery(
+                &format!("Q{i:05}"),
+                &format!("user{i}@gmail.example"),
+                "sent",
+                30,
+            );
+            d["sender"] = json!("app@bulk.test");
+            d
+        })
+        .collect();
+    let r = app.ingest(&app.admin_key, records).await;
+    assert_eq!(r.body["accepted"], 5000, "{}", r.text);
+
+    let queued = app
+        .post("/v1/domains/bulk.test/audits", &app.admin_key, json!({}))
+        .await;
+    let (_dns, auditor) = dns_with(
+        "bulk.test",
+        "@ TXT \"v=spf1 ip4:192.0.2.10 -all\"\n@ MX 10 mx1\nmx1 A 192.0.2.25\n",
+    )
+    .await;
+    assert_eq!(
+        run_queued(&app.store, &auditor, "test-worker", 10)
+            .await
+            .unwrap(),
+        1
+    );
+    let run = app
+        .get(
+            &format!("/v1/domains/bulk.test/audits/{}", queued.id()),
+            &app.admin_key,
+        )
+        .await;
+    let found = codes(&run.body["findings"]);
+    for code in [
+        "dmarc.bulk_sender_unaligned",
+        "dmarc.bulk_sender_without_policy",
+        "dmarc.missing",
+    ] {
+        assert!(
+            found.contains(&code.to_string()),
+            "{code} missing from {found:?}"
+        );
+    }
+    let unaligned = run.body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "dmarc.bulk_sender_unaligned")
+        .unwrap();
+    assert!(
+        unaligned["evidence"]
+            .as_str()
+            .unwrap()
+            .starts_with("5000 messages a day"),
+        "{unaligned}"
+    );
+}

@@ -168,15 +168,15 @@ pub fn judge_key(name: &str, text: &str, findings: &mut Vec<Finding>) -> Option<
         }
     };
     let get = |n: &str| crate::tags::get(&tags, n);
-    if let Some(v) = get("v") {
-        if v != "DKIM1" || tags[0].0 != "v" {
-            findings.push(Finding::new(
-                &SYNTAX,
-                name,
-                format!("v= must be `DKIM1` and come first: \"{text}\""),
-            ));
-            return None;
-        }
+    if let Some(v) = get("v")
+        && (v != "DKIM1" || tags[0].0 != "v")
+    {
+        findings.push(Finding::new(
+            &SYNTAX,
+            name,
+            format!("v= must be `DKIM1` and come first: \"{text}\""),
+        ));
+        return None;
     }
     if get("t").is_some_and(|t| t.split(':').any(|f| f.trim() == "y")) {
         findings.push(Finding::new(&TESTING, name, format!("\"{text}\"")));

@@ -56,11 +56,17 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<i32> {
         smtp_checks: !args.no_smtp,
         ..AuditSettings::default()
     };
-    settings.dns.nameservers = args.nameservers.iter().map(|s| nameserver(s)).collect::<anyhow::Result<_>>()?;
+    settings.dns.nameservers = args
+        .nameservers
+        .iter()
+        .map(|s| nameserver(s))
+        .collect::<anyhow::Result<_>>()?;
     settings.dns.timeout = Duration::from_millis(args.timeout_ms);
     if let Some(path) = &args.extra_ca {
-        settings.extra_ca_pem =
-            Some(std::fs::read(path).map_err(|e| anyhow::anyhow!("--extra-ca {}: {e}", path.display()))?);
+        settings.extra_ca_pem = Some(
+            std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("--extra-ca {}: {e}", path.display()))?,
+        );
     }
     let auditor = Auditor::new(settings)?;
     let report = auditor
@@ -108,18 +114,35 @@ pub fn readable(r: &Report) -> String {
     let areas: Vec<String> = s
         .areas
         .iter()
-        .map(|a| format!("{} {}", a.area, serde_json::to_value(a.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()))
+        .map(|a| {
+            format!(
+                "{} {}",
+                a.area,
+                serde_json::to_value(a.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            )
+        })
         .collect();
     out.push_str(&format!("  {}\n", areas.join(" · ")));
     for f in &r.findings {
-        out.push_str(&format!("\n{:<7} {}  {}\n", f.severity.as_str().to_uppercase(), f.code, f.title));
+        out.push_str(&format!(
+            "\n{:<7} {}  {}\n",
+            f.severity.as_str().to_uppercase(),
+            f.code,
+            f.title
+        ));
         out.push_str(&format!("        subject:  {}\n", f.subject));
         out.push_str(&format!("        evidence: {}\n", f.evidence));
         out.push_str(&format!("        rule:     {}\n", f.reference));
         out.push_str(&format!("        fix:      {}\n", f.remediation));
     }
     for n in &r.not_tested {
-        out.push_str(&format!("\nNOT TESTED {} {}: {}\n", n.area, n.subject, n.reason));
+        out.push_str(&format!(
+            "\nNOT TESTED {} {}: {}\n",
+            n.area, n.subject, n.reason
+        ));
     }
     out
 }

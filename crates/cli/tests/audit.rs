@@ -43,13 +43,14 @@ fn dns() -> std::net::SocketAddr {
             for (origin, text) in [("test.", ZONE), ("2.0.192.in-addr.arpa.", REVERSE)] {
                 let origin = Name::from_str(origin).unwrap();
                 let (origin, records) = Parser::new(text, None, Some(origin)).parse().unwrap();
-                let zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
-                    origin.clone(),
-                    records,
-                    ZoneType::Primary,
-                    AxfrPolicy::Deny,
-                )
-                .unwrap();
+                let zone =
+                    InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
+                        origin.clone(),
+                        records,
+                        ZoneType::Primary,
+                        AxfrPolicy::Deny,
+                    )
+                    .unwrap();
                 catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
             }
             let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -76,7 +77,12 @@ fn audit(ns: std::net::SocketAddr, args: &[&str]) -> std::process::Output {
 fn json_lists_the_findings_and_errors_exit_1() {
     let ns = dns();
     let out = audit(ns, &["bad.test", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let findings = report["findings"].as_array().unwrap();
     let missing = findings
@@ -88,23 +94,49 @@ fn json_lists_the_findings_and_errors_exit_1() {
     for key in ["evidence", "remediation", "reference", "title"] {
         assert!(!missing[key].as_str().unwrap().is_empty(), "{key}");
     }
-    assert!(findings.iter().any(|f| f["code"] == "dmarc.missing" && f["subject"] == "bad.test"));
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["code"] == "dmarc.missing" && f["subject"] == "bad.test")
+    );
 }
 
 #[test]
 fn a_clean_domain_exits_0_with_a_readable_report() {
     let ns = dns();
-    let out = audit(ns, &["good.test", "--selector", "s1", "--ip", "192.0.2.10", "--helo", "out.good.test"]);
+    let out = audit(
+        ns,
+        &[
+            "good.test",
+            "--selector",
+            "s1",
+            "--ip",
+            "192.0.2.10",
+            "--helo",
+            "out.good.test",
+        ],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.starts_with("good.test: grade A, score 100/100 (0 errors, 0 warnings, 1 notes)"), "{text}");
+    assert!(
+        text.starts_with("good.test: grade A, score 100/100 (0 errors, 0 warnings, 1 notes)"),
+        "{text}"
+    );
     assert!(text.contains("mta_sts.not_deployed"), "{text}");
 }
 
 #[test]
 fn an_unanswering_nameserver_exits_3_not_0() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let out = audit(silent.local_addr().unwrap(), &["good.test", "--timeout-ms", "200"]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = audit(
+        silent.local_addr().unwrap(),
+        &["good.test", "--timeout-ms", "200"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("NOT TESTED spf good.test"));
 }

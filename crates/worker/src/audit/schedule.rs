@@ -104,6 +104,35 @@ async fn sending_addresses(store: &Store, tenant: TenantId) -> StoreResult<Vec<I
     }
 }
 
+/// Delivery attempts from `domain` during the last 24 hours, as the agents' logs show them (None when there were
+/// none): what turns on the bulk-sender rule.
+async fn observed_daily_volume(
+    store: &Store,
+    tenant: TenantId,
+    domain: &str,
+) -> StoreResult<Option<u64>> {
+    let to = Utc::now();
+    let buckets = store
+        .delivery_stats(
+            tenant,
+            to - chrono::Duration::hours(24),
+            to,
+            86_400,
+            Some(relaywatch_store::deliveries::GroupBy::SenderDomain),
+        )
+        .await?;
+    let total: i64 = buckets
+        .iter()
+        .filter(|b| {
+            b.group
+                .as_deref()
+                .is_some_and(|g| g.eq_ignore_ascii_case(domain))
+        })
+        .map(|b| b.sent + b.deferred + b.bounced + b.expired + b.other)
+        .sum();
+    Ok((total > 0).then_some(total as u64))
+}
+
 /// Findings of `now` that `before` lacked, and findings of `before` that `now` lacks (same code and subject).
 pub fn diff(before: &[Finding], now: &[Finding]) -> (Vec<Finding>, Vec<Finding>) {
     let old: BTreeSet<_> = before.iter().map(Finding::key).collect();
@@ -136,7 +165,9 @@ pub async fn execute(store: &Store, auditor: &Auditor, run: &audit_run::Model) -
             .await;
     };
     let schedule = store.audit_schedule(tenant).await?;
+    let daily_volume = observed_daily_volume(store, tenant, &domain.domain).await?;
     let target = AuditTarget {
+        daily_volume,
         domain: domain.domain.clone(),
         selectors: selectors_from_db(&domain.dkim_selectors),
         sending_ips: sending_addresses(store, tenant).await?,

@@ -37,11 +37,14 @@ pub fn strict_config(roots: Arc<RootCertStore>) -> anyhow::Result<Arc<ClientConf
     ))
 }
 
+/// Where a recording client leaves its certificate verdict: `Some(reason)` when the certificate did not verify.
+pub type CertificateVerdict = Arc<Mutex<Option<String>>>;
+
 /// A client that records the certificate verdict and carries on, so an SMTP probe learns both the TLS version and
 /// whether the certificate is valid (opportunistic SMTP TLS works with a bad certificate; the finding says so).
 pub fn recording_config(
     roots: Arc<RootCertStore>,
-) -> anyhow::Result<(Arc<ClientConfig>, Arc<Mutex<Option<String>>>)> {
+) -> anyhow::Result<(Arc<ClientConfig>, CertificateVerdict)> {
     let inner = WebPkiServerVerifier::builder_with_provider(roots, provider()).build()?;
     let verdict = Arc::new(Mutex::new(None));
     let verifier = Arc::new(Recording {
@@ -59,7 +62,7 @@ pub fn recording_config(
 #[derive(Debug)]
 struct Recording {
     inner: Arc<WebPkiServerVerifier>,
-    verdict: Arc<Mutex<Option<String>>>,
+    verdict: CertificateVerdict,
 }
 
 impl ServerCertVerifier for Recording {
