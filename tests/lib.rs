@@ -95,12 +95,19 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
 }
 
+/// Installs rustls' process-wide crypto provider. The workspace links two (ring via sqlx, aws-lc-rs via others), and
+/// the agent's reqwest build has none of its own, so any client built in a test process needs one chosen first.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 /// Like [`spawn_app`], with settings changed by `configure` before the server is built.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    install_crypto_provider();
     let db = TestDatabase::create().await;
     let store = db.store().await;
     let first = store

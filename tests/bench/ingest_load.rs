@@ -16,15 +16,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn read_log(path: &str) -> Vec<u8> {
     let mut raw = Vec::new();
-    std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut raw)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut raw))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
     if path.ends_with(".gz") {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).expect("gzip log");
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .expect("gzip log");
         out
     } else {
         raw
@@ -64,15 +71,26 @@ async fn main() {
     let api = arg(&args, "--api-url").unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let key = arg(&args, "--api-key").expect("--api-key");
     let log = arg(&args, "--log").expect("--log");
+    relaywatch_tests::install_crypto_provider();
     let client = reqwest::Client::new();
     let started = Instant::now();
     let base = records(&read_log(&log));
-    eprintln!("parsed {} delivery records in {:.1} s", base.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "parsed {} delivery records in {:.1} s",
+        base.len(),
+        started.elapsed().as_secs_f64()
+    );
     match mode.as_str() {
         "ingest" => {
-            let repeat: usize = arg(&args, "--repeat").and_then(|v| v.parse().ok()).unwrap_or(1);
-            let batch: usize = arg(&args, "--batch").and_then(|v| v.parse().ok()).unwrap_or(2000);
-            let concurrency: usize = arg(&args, "--concurrency").and_then(|v| v.parse().ok()).unwrap_or(2);
+            let repeat: usize = arg(&args, "--repeat")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            let batch: usize = arg(&args, "--batch")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2000);
+            let concurrency: usize = arg(&args, "--concurrency")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2);
             // Prepare every body first, so the figure measures the server, not this client's JSON encoding.
             let mut bodies = Vec::new();
             for round in 0..repeat {
@@ -82,10 +100,13 @@ async fn main() {
                         .map(|r| {
                             let mut r = r.clone();
                             if round > 0 {
-                                let host = format!("{}-{round}", r["host"].as_str().unwrap_or("mx"));
+                                let host =
+                                    format!("{}-{round}", r["host"].as_str().unwrap_or("mx"));
                                 r["host"] = Value::String(host);
                                 // A new host means a new attempt: derive a distinct id the way the agent would.
-                                let id = uuid::Uuid::parse_str(r["id"].as_str().unwrap_or_default()).unwrap_or_default();
+                                let id =
+                                    uuid::Uuid::parse_str(r["id"].as_str().unwrap_or_default())
+                                        .unwrap_or_default();
                                 let mut bytes = *id.as_bytes();
                                 bytes[15] ^= round as u8;
                                 bytes[14] ^= (round >> 8) as u8;
@@ -94,8 +115,12 @@ async fn main() {
                             r
                         })
                         .collect();
-                    let body = serde_json::to_vec(&serde_json::json!({"agent": {"host_name": "load"}, "records": recs})).unwrap();
-                    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let body = serde_json::to_vec(
+                        &serde_json::json!({"agent": {"host_name": "load"}, "records": recs}),
+                    )
+                    .unwrap();
+                    let mut enc =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     enc.write_all(&body).unwrap();
                     bodies.push((chunk.len(), enc.finish().unwrap()));
                 }
@@ -105,11 +130,14 @@ async fn main() {
             let started = Instant::now();
             let mut tasks = Vec::new();
             for _ in 0..concurrency {
-                let (queue, client, api, key) = (queue.clone(), client.clone(), api.clone(), key.clone());
+                let (queue, client, api, key) =
+                    (queue.clone(), client.clone(), api.clone(), key.clone());
                 tasks.push(tokio::spawn(async move {
                     let (mut accepted, mut duplicate, mut rejected) = (0u64, 0u64, 0u64);
                     loop {
-                        let Some((_, body)) = queue.lock().await.pop() else { break };
+                        let Some((_, body)) = queue.lock().await.pop() else {
+                            break;
+                        };
                         let res = client
                             .post(format!("{api}/v1/ingest"))
                             .bearer_auth(&key)
@@ -145,12 +173,20 @@ async fn main() {
             println!("records_per_second={:.0}", total as f64 / secs);
         }
         "lookups" => {
-            let samples: usize = arg(&args, "--samples").and_then(|v| v.parse().ok()).unwrap_or(2000);
+            let samples: usize = arg(&args, "--samples")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2000);
             let step = (base.len() / samples.max(1)).max(1);
-            for (kind, field) in [("tag", "tag"), ("recipient", "recipient"), ("message_id", "message_id")] {
+            for (kind, field) in [
+                ("tag", "tag"),
+                ("recipient", "recipient"),
+                ("message_id", "message_id"),
+            ] {
                 let mut times = Vec::new();
                 for r in base.iter().step_by(step).take(samples) {
-                    let Some(value) = r[field].as_str() else { continue };
+                    let Some(value) = r[field].as_str() else {
+                        continue;
+                    };
                     let started = Instant::now();
                     let res = client
                         .get(format!("{api}/v1/messages"))
@@ -171,7 +207,9 @@ async fn main() {
             }
         }
         _ => {
-            eprintln!("usage: ingest-load ingest|lookups --api-url URL --api-key KEY --log FILE [--repeat N] [--batch N] [--concurrency N] [--samples N]");
+            eprintln!(
+                "usage: ingest-load ingest|lookups --api-url URL --api-key KEY --log FILE [--repeat N] [--batch N] [--concurrency N] [--samples N]"
+            );
             std::process::exit(2);
         }
     }

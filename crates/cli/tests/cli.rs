@@ -50,6 +50,8 @@ fn free_port() -> u16 {
 
 /// Starts `relaywatch serve` and reads its first-start lines until the server answers.
 fn serve(data_dir: &std::path::Path) -> Server {
+    // reqwest may be built without a crypto provider of its own (feature unification with the agent).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let port = free_port();
     let mut child = relaywatch(data_dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

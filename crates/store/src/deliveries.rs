@@ -201,6 +201,12 @@ impl Store {
         // Sorted by the conflict key: concurrent writers take row locks in the same order and cannot deadlock.
         rows.sort_by_key(|r| (*r.id.as_ref(), *r.attempt_at.as_ref()));
 
+        let message_rows: Vec<message::ActiveModel> = messages.into_values().collect();
+        if self.connection().get_database_backend() == DbBackend::Postgres {
+            return self
+                .ingest_postgres(message_rows, rows, finished, total)
+                .await;
+        }
         let existing = self.existing_delivery_keys(&rows).await?;
         let mut stored = Vec::with_capacity(rows.len());
         rows.retain(|r| {
@@ -213,7 +219,6 @@ impl Store {
         });
 
         let txn = self.connection().begin().await?;
-        let message_rows: Vec<_> = messages.into_values().collect();
         for chunk in message_rows.chunks(MESSAGE_CHUNK) {
             message::Entity::insert_many(chunk.to_vec())
                 .on_conflict_do_nothing_on([message::Column::Id])
@@ -255,7 +260,146 @@ impl Store {
     }
 }
 
+fn pg_err(e: sea_orm::sqlx::Error) -> StoreError {
+    StoreError::Db(sea_orm::DbErr::Custom(format!("PostgreSQL: {e}")))
+}
+
 impl Store {
+    /// PostgreSQL's fast path: one `INSERT ... SELECT FROM UNNEST(arrays)` per table per batch (35 bound arrays
+    /// instead of 35 parameters per row, so planning and binding cost does not grow with the batch), and
+    /// `RETURNING` to learn exactly which attempts were new without a separate lookup.
+    async fn ingest_postgres(
+        &self,
+        messages: Vec<message::ActiveModel>,
+        rows: Vec<delivery::ActiveModel>,
+        finished: Vec<FinishedMessage>,
+        total: u64,
+    ) -> StoreResult<IngestCounts> {
+        use sea_orm::sqlx;
+        fn col<T: Clone, A>(rows: &[A], f: impl Fn(&A) -> &sea_orm::ActiveValue<T>) -> Vec<T>
+        where
+            T: Into<sea_orm::Value>,
+        {
+            rows.iter().map(|r| f(r).as_ref().clone()).collect()
+        }
+        let pool = self.connection().get_postgres_connection_pool();
+        let mut tx = pool.begin().await.map_err(pg_err)?;
+        if !messages.is_empty() {
+            sqlx::query(
+                "INSERT INTO messages (id, tenant_id, host, instance, queue_id, message_id, tag, sender, sender_domain, \
+                 size, nrcpt, client, first_seen_at, last_seen_at) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                 $8::text[], $9::text[], $10::int8[], $11::int4[], $12::text[], $13::timestamptz[], $14::timestamptz[]) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(col(&messages, |m| &m.id))
+            .bind(col(&messages, |m| &m.tenant_id))
+            .bind(col(&messages, |m| &m.host))
+            .bind(col(&messages, |m| &m.instance))
+            .bind(col(&messages, |m| &m.queue_id))
+            .bind(col(&messages, |m| &m.message_id))
+            .bind(col(&messages, |m| &m.tag))
+            .bind(col(&messages, |m| &m.sender))
+            .bind(col(&messages, |m| &m.sender_domain))
+            .bind(col(&messages, |m| &m.size))
+            .bind(col(&messages, |m| &m.nrcpt))
+            .bind(col(&messages, |m| &m.client))
+            .bind(col(&messages, |m| &m.first_seen_at))
+            .bind(col(&messages, |m| &m.last_seen_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+        }
+        let mut stored: Vec<(Uuid, i64)> = Vec::new();
+        if !rows.is_empty() {
+            let returned: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+                "INSERT INTO deliveries (id, attempt_at, attempt_unix, tenant_id, message_ref, host, instance, queue_id, \
+                 daemon, recipient, recipient_domain, orig_recipient, status, dsn, relay, relay_host, relay_ip, delay, \
+                 delay_before_queue, delay_in_queue, delay_connection, delay_transmission, reply, reply_code, \
+                 bounce_severity, bounce_reason, provider, tag, sender, sender_domain, position, ingested_at) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int8[], $4::uuid[], $5::uuid[], $6::text[], \
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
+                 $15::text[], $16::text[], $17::text[], $18::float8[], $19::float8[], $20::float8[], $21::float8[], \
+                 $22::float8[], $23::text[], $24::int4[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[], \
+                 $30::text[], $31::int4[], $32::timestamptz[]) \
+                 ON CONFLICT (id, attempt_at) DO NOTHING RETURNING id, attempt_at",
+            )
+            .bind(col(&rows, |r| &r.id))
+            .bind(col(&rows, |r| &r.attempt_at))
+            .bind(col(&rows, |r| &r.attempt_unix))
+            .bind(col(&rows, |r| &r.tenant_id))
+            .bind(col(&rows, |r| &r.message_ref))
+            .bind(col(&rows, |r| &r.host))
+            .bind(col(&rows, |r| &r.instance))
+            .bind(col(&rows, |r| &r.queue_id))
+            .bind(col(&rows, |r| &r.daemon))
+            .bind(col(&rows, |r| &r.recipient))
+            .bind(col(&rows, |r| &r.recipient_domain))
+            .bind(col(&rows, |r| &r.orig_recipient))
+            .bind(col(&rows, |r| &r.status))
+            .bind(col(&rows, |r| &r.dsn))
+            .bind(col(&rows, |r| &r.relay))
+            .bind(col(&rows, |r| &r.relay_host))
+            .bind(col(&rows, |r| &r.relay_ip))
+            .bind(col(&rows, |r| &r.delay))
+            .bind(col(&rows, |r| &r.delay_before_queue))
+            .bind(col(&rows, |r| &r.delay_in_queue))
+            .bind(col(&rows, |r| &r.delay_connection))
+            .bind(col(&rows, |r| &r.delay_transmission))
+            .bind(col(&rows, |r| &r.reply))
+            .bind(col(&rows, |r| &r.reply_code))
+            .bind(col(&rows, |r| &r.bounce_severity))
+            .bind(col(&rows, |r| &r.bounce_reason))
+            .bind(col(&rows, |r| &r.provider))
+            .bind(col(&rows, |r| &r.tag))
+            .bind(col(&rows, |r| &r.sender))
+            .bind(col(&rows, |r| &r.sender_domain))
+            .bind(col(&rows, |r| &r.position))
+            .bind(col(&rows, |r| &r.ingested_at))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+            stored = returned
+                .into_iter()
+                .map(|(id, at)| (id, at.timestamp_micros()))
+                .collect();
+        }
+        if !finished.is_empty() {
+            let refs: Vec<Uuid> = finished
+                .iter()
+                .map(|f| {
+                    message_ref(
+                        f.tenant,
+                        &f.host,
+                        &f.instance,
+                        &f.queue_id,
+                        f.message_id.as_deref(),
+                    )
+                })
+                .collect();
+            let tenants: Vec<Uuid> = finished.iter().map(|f| f.tenant.as_uuid()).collect();
+            let times: Vec<DateTime<Utc>> = finished.iter().map(|f| f.finished_at).collect();
+            sqlx::query(
+                "UPDATE messages m SET finished_at = v.t, last_seen_at = v.t \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[]) AS v(tenant, id, t) \
+                 WHERE m.tenant_id = v.tenant AND m.id = v.id",
+            )
+            .bind(tenants)
+            .bind(refs)
+            .bind(times)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+        }
+        tx.commit().await.map_err(pg_err)?;
+        let accepted = stored.len() as u64;
+        Ok(IngestCounts {
+            accepted,
+            duplicate: total - accepted,
+            stored,
+        })
+    }
+
     /// Which of these attempts are stored already. Bounded by the batch's time range so PostgreSQL only probes
     /// the partitions that can hold them.
     async fn existing_delivery_keys(
