@@ -55,6 +55,11 @@ fn lock_state_dir(state_dir: &std::path::Path) -> Result<File> {
 
 pub fn run(args: RunArgs) -> Result<()> {
     let config = Config::load(&args.config).map_err(|e| ConfigError(format!("{e:#}")))?;
+    run_config(config, Arc::new(AtomicBool::new(false)))
+}
+
+/// Runs the agent until SIGTERM/SIGINT or until `stop` is set (for embedding and tests).
+pub fn run_config(config: Config, stop: Arc<AtomicBool>) -> Result<()> {
     config
         .require_api()
         .and_then(|()| config.require_logs())
@@ -79,7 +84,6 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     let client = Arc::new(Client::new(&config).map_err(|e| ConfigError(format!("{e:#}")))?);
     let wake = Arc::new(Notify::new());
-    let stop = Arc::new(AtomicBool::new(false));
     let stop_notify = Arc::new(Notify::new());
 
     let mut reader = {
@@ -144,9 +148,14 @@ pub fn run(args: RunArgs) -> Result<()> {
                 ) else {
                     return;
                 };
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
+                let mut tick = tokio::time::interval(Duration::from_millis(200));
+                loop {
+                    tokio::select! {
+                        _ = term.recv() => break,
+                        _ = int.recv() => break,
+                        // A stop set from outside (an embedding program) is passed on like a signal.
+                        _ = tick.tick() => if stop.load(Ordering::Relaxed) { break },
+                    }
                 }
                 tracing::info!(
                     "stopping: the spool and the checkpoint are kept for the next start"
