@@ -253,6 +253,30 @@ mod tests {
     }
 
     #[test]
+    fn over_long_spf_strings_and_records_are_found() {
+        // A 300-byte string cannot come off the wire, but a resolver that joined strings could hand one over.
+        let long = format!("v=spf1 {}-all", "ip4:198.51.100.1 ".repeat(17));
+        let input = AuditInput {
+            domain: "long.example".into(),
+            ..Default::default()
+        };
+        let r = run(
+            &input,
+            &[(
+                "long.example",
+                RecordType::Txt,
+                Answer::Records(vec![Rdata::Txt(vec![
+                    long.as_bytes().to_vec(),
+                    b" ".repeat(250),
+                ])]),
+            )],
+        );
+        let codes: Vec<&str> = r.findings.iter().map(|f| f.code.as_str()).collect();
+        assert!(codes.contains(&"spf.string_too_long"), "{codes:?}");
+        assert!(codes.contains(&"spf.record_too_long"), "{codes:?}");
+    }
+
+    #[test]
     fn spf_loop_is_found_without_looping() {
         let input = AuditInput {
             domain: "a.example".into(),
