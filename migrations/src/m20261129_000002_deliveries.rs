@@ -91,6 +91,8 @@ impl MigrationTrait for Migration {
             ("message_id", &["tenant_id", "message_id"][..]),
             ("sender", &["tenant_id", "sender"][..]),
             ("last_seen", &["tenant_id", "last_seen_at"][..]),
+            // The listing's order: newest first, walked backwards, so a search stops after one page.
+            ("first_seen", &["tenant_id", "first_seen_at", "id"][..]),
         ] {
             manager.create_index(index("messages", name, cols)).await?;
         }
