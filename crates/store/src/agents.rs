@@ -65,14 +65,15 @@ impl Store {
                 row.update(self.connection()).await?;
             }
             None => {
-                // Two first contacts at once: the loser of the race updates instead.
-                if let Err(e) = row.clone().insert(self.connection()).await {
-                    if !matches!(
+                // Two first contacts at once: the other one's row stands, and this contact's figures arrive again
+                // with the agent's next heartbeat (they are running totals), so losing the race loses nothing.
+                if let Err(e) = row.clone().insert(self.connection()).await
+                    && !matches!(
                         e.sql_err(),
                         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                    ) {
-                        return Err(e.into());
-                    }
+                    )
+                {
+                    return Err(e.into());
                 }
             }
         }

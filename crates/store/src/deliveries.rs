@@ -276,9 +276,9 @@ impl Store {
         total: u64,
     ) -> StoreResult<IngestCounts> {
         use sea_orm::sqlx;
-        fn col<T: Clone, A>(rows: &[A], f: impl Fn(&A) -> &sea_orm::ActiveValue<T>) -> Vec<T>
+        fn col<T, A>(rows: &[A], f: impl Fn(&A) -> &sea_orm::ActiveValue<T>) -> Vec<T>
         where
-            T: Into<sea_orm::Value>,
+            T: Clone + Into<sea_orm::Value>,
         {
             rows.iter().map(|r| f(r).as_ref().clone()).collect()
         }
@@ -731,7 +731,7 @@ impl Store {
             .bind("expired")
             .push(", ")
             .bind("force-expired")
-            .push(&") THEN 1 ELSE 0 END) AS BIGINT) AS expired, ".to_string());
+            .push(") THEN 1 ELSE 0 END) AS BIGINT) AS expired, ");
         sql.push("CAST(COUNT(*) AS BIGINT) AS total FROM deliveries WHERE tenant_id = ")
             .bind(tenant.as_uuid())
             .push(" AND attempt_unix >= ")

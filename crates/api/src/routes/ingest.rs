@@ -165,10 +165,11 @@ fn validate_delivery(
     if delays.is_some_and(|d| !d.iter().all(|x| finite(*x))) {
         return Err("delays must be non-negative numbers".into());
     }
-    if let Some(c) = &r.bounce_class {
-        if c.severity.len() > 16 || c.reason.len() > 32 {
-            return Err("bounce_class is malformed".into());
-        }
+    if r.bounce_class
+        .as_ref()
+        .is_some_and(|c| c.severity.len() > 16 || c.reason.len() > 32)
+    {
+        return Err("bounce_class is malformed".into());
     }
     Ok(NewDelivery {
         tenant,
