@@ -32,6 +32,8 @@ const POLL_BUDGET: u64 = 1 << 20;
 /// A batch being built: the gzip-compressed body of an `IngestBatch`, written as records come.
 struct Segment {
     body: Option<GzEncoder<Vec<u8>>>,
+    /// JSON not yet handed to the compressor.
+    json: Vec<u8>,
     records: u64,
     lines: u64,
     started: Option<Instant>,
@@ -41,6 +43,7 @@ impl Segment {
     fn new() -> Segment {
         Segment {
             body: None,
+            json: Vec::new(),
             records: 0,
             lines: 0,
             started: None,
@@ -48,29 +51,40 @@ impl Segment {
     }
 
     fn add(&mut self, prefix: &[u8], record: &Record) -> Result<()> {
-        let body = self.body.get_or_insert_with(|| {
-            let mut enc = GzEncoder::new(Vec::with_capacity(64 * 1024), Compression::fast());
-            // Writing into a Vec cannot fail.
-            let _ = enc.write_all(prefix);
-            enc
-        });
+        // serde_json writes a record in dozens of tiny pieces; each would be a call into the compressor, so records
+        // are gathered in `json` and compressed in 64 KiB steps.
         if self.records > 0 {
-            body.write_all(b",")?;
+            self.json.push(b',');
+        } else {
+            self.json.extend_from_slice(prefix);
         }
-        serde_json::to_writer(&mut *body, record)?;
+        serde_json::to_writer(&mut self.json, record)?;
         self.records += 1;
+        if self.json.len() >= 64 * 1024 {
+            self.compress()?;
+        }
+        Ok(())
+    }
+
+    fn compress(&mut self) -> Result<()> {
+        let body = self.body.get_or_insert_with(|| {
+            GzEncoder::new(Vec::with_capacity(64 * 1024), Compression::fast())
+        });
+        body.write_all(&self.json)?;
+        self.json.clear();
         Ok(())
     }
 
     fn finish(&mut self) -> Result<Vec<u8>> {
         self.started = None;
         self.lines = 0;
+        if self.records > 0 {
+            self.json.extend_from_slice(b"]}");
+            self.compress()?;
+        }
         self.records = 0;
         match self.body.take() {
-            Some(mut enc) => {
-                enc.write_all(b"]}")?;
-                Ok(enc.finish()?)
-            }
+            Some(enc) => Ok(enc.finish()?),
             None => Ok(Vec::new()),
         }
     }
