@@ -402,3 +402,30 @@ pub fn machine_host_name() -> String {
         })
         .unwrap_or_else(|| "localhost".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_is_valid() {
+        let text = include_str!("../../../deploy/relaywatch-agent.example.toml");
+        let file: FileConfig = toml::from_str(text).expect("the example parses");
+        assert_eq!(
+            file.logs.as_deref(),
+            Some(&["/var/log/mail.log".to_string()][..])
+        );
+        assert_eq!(file.batch_max_records, Some(2000));
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        assert!(toml::from_str::<FileConfig>("api_urll = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_key_never_prints() {
+        let s = Secret::new("rw_secret");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+}

@@ -359,3 +359,57 @@ fn check_reports_each_problem_and_fails_on_a_refused_key() {
     assert_eq!(code, Some(1));
     assert!(out.contains("not reachable"), "{out}");
 }
+
+#[test]
+fn environment_overrides_the_file_and_flags_override_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    append(
+        &log,
+        b"Nov 28 22:44:42 mail postfix/qmgr[2]: B7438B6323: removed\n",
+    );
+    let server = IngestServer::start();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, KEY).unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "api_url = \"http://127.0.0.1:1\"\napi_key = \"rw_wrong\"\nlogs = [\"/nonexistent\"]\nstate_dir = {:?}\n",
+            dir.path().join("state")
+        ),
+    )
+    .unwrap();
+    let check = |envs: &[(&str, String)], args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_relaywatch-agent"))
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .envs(envs.iter().map(|(k, v)| (k.to_string(), v.clone())))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // The file alone: unreachable API, missing log.
+    let (code, out) = check(&[], &[]);
+    assert_eq!(code, Some(1), "{out}");
+    // The environment fixes all three.
+    let env = [
+        ("RELAYWATCH_AGENT_API_URL", server.url()),
+        (
+            "RELAYWATCH_AGENT_API_KEY_FILE",
+            key_file.display().to_string(),
+        ),
+        ("RELAYWATCH_AGENT_LOGS", log.display().to_string()),
+    ];
+    let (code, out) = check(&env, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    // A flag beats the environment.
+    let (code, out) = check(&env, &["--log", "/nonexistent/other.log"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("/nonexistent/other.log"), "{out}");
+}
