@@ -5,8 +5,9 @@
 # statistics) whether every recipient shows the right status, DSN, reply and bounce class. Exit 1 on any mismatch.
 #
 # Runs as root (it configures /etc/postfix and restores it afterwards). Everything runs in a private network
-# namespace that holds only loopback (`unshare -n`), so nothing can leave 127.0.0.0/8. The host's PostgreSQL is
-# unreachable from inside that namespace, so the server uses its embedded SQLite database there.
+# namespace that holds only loopback (`unshare -n`), so nothing can leave 127.0.0.0/8. The server runs on a fresh
+# PostgreSQL database reached through the host's Unix socket (a file, so the network namespace does not hide it);
+# where PostgreSQL is not available it falls back to the embedded SQLite database and says so.
 #
 # Env: RELAYWATCH_BIN and RELAYWATCH_AGENT_BIN (prebuilt binaries; otherwise built with cargo), RW_E2E_DIR (work
 # folder, default a new /tmp/rw-e2e.*), CARGO_TARGET_DIR.
@@ -34,6 +35,15 @@ if [ -z "${RW_E2E_IN_NETNS:-}" ]; then
     export RELAYWATCH_AGENT_BIN=${RELAYWATCH_AGENT_BIN:-$TARGET/debug/relaywatch-agent}
   fi
   export RW_E2E_DIR=${RW_E2E_DIR:-$(mktemp -d /tmp/rw-e2e.XXXXXX)}
+  PG_SOCKET_URL="postgres://postgres@localhost/postgres?host=/var/run/postgresql"
+  if [ -z "${RW_E2E_DATABASE_URL:-}" ] && command -v psql >/dev/null && psql "$PG_SOCKET_URL" -qtAc 'SELECT 1' >/dev/null 2>&1; then
+    # Databases of earlier runs go first; each run gets a new one.
+    psql "$PG_SOCKET_URL" -tA -c "SELECT datname FROM pg_database WHERE datname LIKE 'rw\_e2e\_%'" \
+      | while read -r db; do [ -n "$db" ] && psql "$PG_SOCKET_URL" -q -c "DROP DATABASE IF EXISTS \"$db\""; done
+    DB=rw_e2e_$(date +%s)
+    psql "$PG_SOCKET_URL" -q -c "CREATE DATABASE $DB"
+    export RW_E2E_DATABASE_URL="postgres://postgres@localhost/$DB?host=/var/run/postgresql"
+  fi
   say "work folder $RW_E2E_DIR; entering a private network namespace (loopback only)"
   exec unshare -n env RW_E2E_IN_NETNS=1 bash "$0" "$@"
 fi
@@ -81,6 +91,12 @@ postsuper -d ALL >/dev/null 2>&1 || true
 python3 "$HERE/smtp_sink.py" --port 2525 --journal "$W/sink.jsonl" >"$W/sink.out" 2>&1 &
 PIDS+=($!)
 RW=(--data-dir "$W/rw")
+if [ -n "${RW_E2E_DATABASE_URL:-}" ]; then
+  RW+=(--database-url "$RW_E2E_DATABASE_URL")
+  say "relaywatch serve on PostgreSQL (${RW_E2E_DATABASE_URL%%\?*})"
+else
+  say "PostgreSQL is not reachable: relaywatch serve on its embedded SQLite database"
+fi
 RELAYWATCH_LOG=warn "$RELAYWATCH_BIN" serve "${RW[@]}" --listen 127.0.0.1:18080 --no-worker >"$W/serve.out" 2>"$W/serve.err" &
 PIDS+=($!)
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18080/healthz >/dev/null 2>&1 && break; sleep 0.2; done
