@@ -492,3 +492,38 @@ fn backfill_ships_old_logs_plain_and_gzipped_with_a_summary() {
     );
     assert_eq!(server.unique(), want.len());
 }
+
+#[test]
+fn a_503_with_retry_after_is_waited_out_and_nothing_is_lost() {
+    let Some(sample) = sample_lines() else {
+        eprintln!("SKIPPED: ../shared/lab missing");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let server = IngestServer::start();
+    server.set_mode(Mode::Unavailable);
+    let spec = AgentSpec::new(dir.path(), &server.url(), &log);
+    let agent = spec.spawn(0);
+    append(&log, &sample.concat());
+    assert!(wait_for(Duration::from_secs(20), || server
+        .received
+        .lock()
+        .unwrap()
+        .refused
+        >= 2));
+    // Retry-After: 1 means about one attempt a second, not a tight loop.
+    let refused = server.received.lock().unwrap().refused;
+    std::thread::sleep(Duration::from_secs(3));
+    let more = server.received.lock().unwrap().refused - refused;
+    assert!(
+        (1..=5).contains(&more),
+        "{more} attempts in 3 s under Retry-After: 1"
+    );
+    assert_eq!(server.unique(), 0);
+    server.set_mode(Mode::Up);
+    let want = delivery_ids(&parse_whole(&sample, "X-Delivery-Tag"));
+    assert!(wait_for(Duration::from_secs(30), || server.unique() == want.len()));
+    assert_eq!(server.received.lock().unwrap().unique_ids(), want);
+    agent.terminate();
+}
