@@ -118,7 +118,10 @@ impl MigrationTrait for Migration {
             ("recipient", &["tenant_id", "recipient", "attempt_unix"][..]),
             // "Messages to this address": an index-only semi-join, so an address with thousands of messages (the
             // sender that receives bounce notices) costs one page, not all of its rows.
-            ("recipient_message", &["tenant_id", "recipient", "message_ref"][..]),
+            (
+                "recipient_message",
+                &["tenant_id", "recipient", "message_ref"][..],
+            ),
             ("message", &["tenant_id", "message_ref"][..]),
         ] {
             manager
