@@ -246,3 +246,31 @@ fn migrate_and_openapi_print_machine_readable_output() {
     let spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(spec["openapi"], "3.1.0");
 }
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path());
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "relaywatch serve did not stop within 40 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        exit.success(),
+        "serve exits 0 after a graceful stop, got {exit:?}"
+    );
+    let gone = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{}/healthz", server.port))
+        .send();
+    assert!(gone.is_err(), "the port is closed after the stop");
+}
