@@ -312,6 +312,26 @@ impl Drop for TestApp {
     }
 }
 
+/// Parses and correlates a whole Postfix log the way the agent does, into wire records.
+pub fn correlate_log(
+    log: &[u8],
+    tag_headers: &[&str],
+    reference_unix: i64,
+) -> Vec<relaywatch_postfix::Record> {
+    let parser = relaywatch_postfix::Parser::new(relaywatch_postfix::ParserConfig {
+        tag_headers: tag_headers.iter().map(|h| h.to_string()).collect(),
+        reference_unix,
+        ..Default::default()
+    });
+    let mut correlator = relaywatch_postfix::Correlator::new(Default::default());
+    let mut out = Vec::new();
+    for line in log.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        correlator.push(&parser.parse_line(line), &mut out);
+    }
+    correlator.flush(&mut out);
+    out
+}
+
 /// The real Postfix log of the lab run in `../shared/lab/` (its tag header is `X-Delivery-Tag`), parsed and correlated
 /// into wire records, with times moved so the newest attempt lies one hour ago (the server refuses records older than
 /// the tenant's retention). `None`, said loudly, when the shared folder is absent.
@@ -325,18 +345,8 @@ pub fn lab_records() -> Option<Vec<Value>> {
         );
         return None;
     };
-    let parser = relaywatch_postfix::Parser::new(relaywatch_postfix::ParserConfig {
-        tag_headers: vec!["X-Delivery-Tag".into()],
-        // The lab ran in late November 2026; year-less stamps are read relative to the end of that month.
-        reference_unix: 1_796_083_200,
-        ..Default::default()
-    });
-    let mut correlator = relaywatch_postfix::Correlator::new(Default::default());
-    let mut out = Vec::new();
-    for line in log.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        correlator.push(&parser.parse_line(line), &mut out);
-    }
-    correlator.flush(&mut out);
+    // The lab ran in late November 2026; year-less stamps are read relative to the end of that month.
+    let out = correlate_log(&log, &["X-Delivery-Tag"], 1_796_083_200);
     let mut records: Vec<Value> = out
         .iter()
         .map(|r| serde_json::to_value(r).expect("records serialise"))
@@ -350,13 +360,12 @@ pub fn lab_records() -> Option<Vec<Value>> {
         if let Some(t) = time(r) {
             r["time"] = Value::String((t + shift).to_rfc3339());
         }
-        for key in ["first_seen"] {
-            if let Some(t) = r[key]
-                .as_str()
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            {
-                r[key] = Value::String((t + shift).to_rfc3339());
-            }
+        // Message ends carry when the message was first seen; it moves with the rest.
+        if let Some(t) = r["first_seen"]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        {
+            r["first_seen"] = Value::String((t + shift).to_rfc3339());
         }
     }
     Some(records)

@@ -236,7 +236,7 @@ async fn heartbeats_and_batches_keep_the_agent_list_current() {
 #[tokio::test]
 async fn a_shared_host_key_routes_by_sender_domain() {
     let app = spawn_app().await;
-    let (acme, acme_key) = app.other_tenant("acme").await;
+    let (_, acme_key) = app.other_tenant("acme").await;
     let (_, globex_key) = app.other_tenant("globex").await;
     assert_eq!(
         app.post(
@@ -297,7 +297,6 @@ async fn a_shared_host_key_routes_by_sender_domain() {
     );
     assert_eq!(unrouted.body["items"][0]["deliveries"], 1);
     assert_eq!(app.get("/v1/unrouted-senders", &acme_key).await.status, 403);
-    let _ = acme;
 }
 
 #[tokio::test]

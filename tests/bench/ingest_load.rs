@@ -39,17 +39,11 @@ fn read_log(path: &str) -> Vec<u8> {
 }
 
 fn records(log: &[u8]) -> Vec<Value> {
-    let parser = relaywatch_postfix::Parser::new(relaywatch_postfix::ParserConfig {
-        tag_headers: vec!["X-Delivery-Tag".into(), "X-Relaywatch-Tag".into()],
-        reference_unix: chrono::Utc::now().timestamp(),
-        ..Default::default()
-    });
-    let mut correlator = relaywatch_postfix::Correlator::new(Default::default());
-    let mut out = Vec::new();
-    for line in log.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        correlator.push(&parser.parse_line(line), &mut out);
-    }
-    correlator.flush(&mut out);
+    let out = relaywatch_tests::correlate_log(
+        log,
+        &["X-Delivery-Tag", "X-Relaywatch-Tag"],
+        chrono::Utc::now().timestamp(),
+    );
     out.iter()
         .filter(|r| matches!(r, relaywatch_postfix::Record::Delivery(_)))
         .map(|r| serde_json::to_value(r).expect("serialisable"))

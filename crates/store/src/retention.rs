@@ -25,27 +25,6 @@ fn partition_name(day: NaiveDate) -> String {
 }
 
 impl Store {
-    fn stmt(&self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-        let backend = self.connection().get_database_backend();
-        let sql = match backend {
-            DbBackend::Postgres => {
-                let mut n = 0;
-                sql.chars()
-                    .map(|c| {
-                        if c == '?' {
-                            n += 1;
-                            format!("${n}")
-                        } else {
-                            c.to_string()
-                        }
-                    })
-                    .collect()
-            }
-            _ => sql.to_string(),
-        };
-        Statement::from_sql_and_values(backend, sql, values)
-    }
-
     /// Applies every tenant's retention once. Safe to run at any time and from several nodes.
     pub async fn apply_retention_all_tenants(
         &self,
@@ -76,51 +55,64 @@ impl Store {
         cutoff: DateTime<Utc>,
     ) -> StoreResult<(u64, u64)> {
         let t = sea_orm::Value::from(tenant.as_uuid());
-        let db = self.connection();
-        let mut deliveries = 0;
-        let mut messages = 0;
-        if db.get_database_backend() == DbBackend::Sqlite {
-            loop {
-                let res = db
-                    .execute_raw(self.stmt(
-                        "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE tenant_id = ? AND attempt_unix < ? LIMIT ?)",
-                        vec![t.clone(), cutoff.timestamp().into(), SQLITE_DELETE_BATCH.into()],
-                    ))
-                    .await?;
-                deliveries += res.rows_affected();
-                if res.rows_affected() < SQLITE_DELETE_BATCH as u64 {
-                    break;
+        // deliveries are aged by their integer attempt time, messages by when they were last seen.
+        let targets = [
+            (
+                "deliveries",
+                "attempt_unix",
+                sea_orm::Value::from(cutoff.timestamp()),
+            ),
+            ("messages", "last_seen_at", sea_orm::Value::from(cutoff)),
+        ];
+        let mut deleted = [0u64; 2];
+        for ((table, column, before), count) in targets.into_iter().zip(deleted.iter_mut()) {
+            *count = match self.connection().get_database_backend() {
+                DbBackend::Sqlite => {
+                    self.delete_in_batches(table, column, t.clone(), before)
+                        .await?
                 }
-            }
-            loop {
-                let res = db
-                    .execute_raw(self.stmt(
-                        "DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE tenant_id = ? AND last_seen_at < ? LIMIT ?)",
-                        vec![t.clone(), cutoff.into(), SQLITE_DELETE_BATCH.into()],
+                backend => self
+                    .connection()
+                    .execute_raw(Statement::from_sql_and_values(
+                        backend,
+                        format!("DELETE FROM {table} WHERE tenant_id = $1 AND {column} < $2"),
+                        [t.clone(), before],
                     ))
-                    .await?;
-                messages += res.rows_affected();
-                if res.rows_affected() < SQLITE_DELETE_BATCH as u64 {
-                    break;
-                }
-            }
-        } else {
-            deliveries = db
-                .execute_raw(self.stmt(
-                    "DELETE FROM deliveries WHERE tenant_id = ? AND attempt_unix < ?",
-                    vec![t.clone(), cutoff.timestamp().into()],
-                ))
-                .await?
-                .rows_affected();
-            messages = db
-                .execute_raw(self.stmt(
-                    "DELETE FROM messages WHERE tenant_id = ? AND last_seen_at < ?",
-                    vec![t, cutoff.into()],
-                ))
-                .await?
-                .rows_affected();
+                    .await?
+                    .rows_affected(),
+            };
         }
+        let [deliveries, messages] = deleted;
         Ok((deliveries, messages))
+    }
+
+    /// SQLite: deletes a tenant's rows older than `before` a batch at a time, so the write lock is never held long.
+    /// `table` and `column` are constants of this module, never request input.
+    async fn delete_in_batches(
+        &self,
+        table: &str,
+        column: &str,
+        tenant: sea_orm::Value,
+        before: sea_orm::Value,
+    ) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let res = self
+                .connection()
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    format!(
+                        "DELETE FROM {table} WHERE rowid IN \
+                         (SELECT rowid FROM {table} WHERE tenant_id = ? AND {column} < ? LIMIT ?)"
+                    ),
+                    [tenant.clone(), before.clone(), SQLITE_DELETE_BATCH.into()],
+                ))
+                .await?;
+            total += res.rows_affected();
+            if res.rows_affected() < SQLITE_DELETE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
     }
 
     /// PostgreSQL only: creates the daily partitions from yesterday to `days_ahead` days from `today`. A day whose rows

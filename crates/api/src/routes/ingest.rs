@@ -135,11 +135,8 @@ fn validate_delivery(
     if !STATUSES.contains(&r.status.as_str()) {
         return Err(format!("unknown status `{}`", r.status));
     }
-    for (field, value, max) in [
-        ("host", &Some(r.host.clone()), 253),
-        ("queue_id", &Some(r.queue_id.clone()), 32),
-    ] {
-        check_len(field, value, max)?;
+    if r.host.len() > 253 || r.queue_id.len() > 32 {
+        return Err("host is limited to 253 bytes and queue_id to 32".into());
     }
     if r.host.is_empty() || r.queue_id.is_empty() {
         return Err("host and queue_id must not be empty".into());
@@ -274,6 +271,9 @@ fn sender_domain_label(sender: Option<&str>) -> String {
     }
 }
 
+/// What the metrics count of one attempt: tenant, status, bounce reason, delay.
+type Observed = (TenantId, String, Option<String>, Option<f64>);
+
 /// Store a batch of delivery records from an agent. Idempotent: a record whose id is stored already counts as a
 /// duplicate and changes nothing.
 #[utoipa::path(
@@ -369,32 +369,37 @@ pub async fn ingest(
     }
     result.rejected = result.rejections.len() as u64;
     result.unrouted = unrouted.values().sum();
-    let by_id: HashMap<(uuid::Uuid, i64), usize> = deliveries
+    // What metrics need of each attempt, kept before the batch moves into the store: only attempts the store reports
+    // as newly stored are counted, so replays never inflate counters.
+    let observed: HashMap<(uuid::Uuid, i64), Observed> = deliveries
         .iter()
-        .enumerate()
-        .map(|(i, d)| ((d.id, d.attempt_at.timestamp_micros()), i))
+        .map(|d| {
+            let key = (d.id, d.attempt_at.timestamp_micros());
+            (
+                key,
+                (d.tenant, d.status.clone(), d.bounce_reason.clone(), d.delay),
+            )
+        })
         .collect();
-    let counted = deliveries.clone();
     let counts = state.store.ingest(deliveries, finished).await?;
-    let mut per_tenant: HashMap<TenantId, (HashMap<String, u64>, Vec<u64>)> = HashMap::new();
-    for key in &counts.stored {
-        if let Some(d) = by_id.get(key).map(|i| &counted[*i]) {
-            state.metrics.observe_delivery(
-                &d.tenant.to_string(),
-                &d.status,
-                d.bounce_reason.as_deref(),
-                d.delay,
-            );
-            let entry = per_tenant.entry(d.tenant).or_default();
-            *entry.0.entry(d.status.clone()).or_default() += 1;
-            if let Some(delay) = d.delay {
-                entry.1.push((delay * 1000.0) as u64);
-            }
+    let mut per_tenant: HashMap<TenantId, (HashMap<&str, u64>, Vec<u64>)> = HashMap::new();
+    for (tenant, status, reason, delay) in counts.stored.iter().filter_map(|key| observed.get(key))
+    {
+        state
+            .metrics
+            .observe_delivery(&tenant.to_string(), status, reason.as_deref(), *delay);
+        let entry = per_tenant.entry(*tenant).or_default();
+        *entry.0.entry(status.as_str()).or_default() += 1;
+        if let Some(delay) = delay {
+            entry.1.push((delay * 1000.0) as u64);
         }
     }
     if let Some(statsd) = &state.statsd {
         for (tenant, (statuses, delays)) in per_tenant {
-            let counts: Vec<(String, u64)> = statuses.into_iter().collect();
+            let counts: Vec<(String, u64)> = statuses
+                .into_iter()
+                .map(|(s, n)| (s.to_string(), n))
+                .collect();
             statsd.send(&tenant.to_string(), &counts, &delays);
         }
     }
