@@ -12,6 +12,9 @@
 //! - copytruncate: the open file shrinks below what was read. If a sibling holds a copy (same first bytes) with more
 //!   data than was read, the rest is read from the copy; then the truncated file is read from its start.
 //! - A file that disappears and reappears is a rotation whose new file came late.
+//! - At the end of a file that is no longer the live one, the next file is the oldest rotated sibling written after
+//!   it whose content was not read yet, else the live path. It is looked up by write time and first bytes each time,
+//!   never remembered by name: an agent catching up after a restart sees more rotations shift the names under it.
 //! - A line without its newline waits. A partial line at the end of a rotated file is joined with the start of its
 //!   successor (copytruncate and writers that split a write at rotation leave the rest there).
 //! - Lines longer than [`MAX_LINE_BYTES`] are cut at that length and the rest is skipped, so memory stays bounded.
@@ -31,6 +34,14 @@ pub const HEAD_BYTES: usize = 256;
 /// Longest line handed out; longer lines are cut (Postfix lines are a few hundred bytes; 64 KiB is generous).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
+/// How many finished files' fingerprints a follower keeps to recognise their twins.
+const FINISHED_REMEMBERED: usize = 32;
+
+/// Where the follower goes at the end of a file that is no longer the live one.
+enum Next {
+    Rotated(PathBuf),
+    Live,
+}
 
 /// Identity of a log file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +204,15 @@ struct Open {
 }
 
 impl Open {
+    /// When the file was last written, in nanoseconds (for a compressed copy, the copy's time, which gzip keeps).
+    fn modified(&self) -> Option<i128> {
+        let meta = match &self.file {
+            Source::Plain(f) => f.metadata().ok()?,
+            Source::Gz(g) => std::fs::metadata(&g.path).ok()?,
+        };
+        Some(i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()))
+    }
+
     fn fingerprint(&self) -> Fingerprint {
         if let Some(fp) = &self.fixed {
             return fp.clone();
@@ -225,8 +245,8 @@ impl Open {
 pub struct Follower {
     path: PathBuf,
     cur: Option<Open>,
-    /// Rotated files to read to their end before the live path (after a restart found the checkpoint in one).
-    backlog: VecDeque<PathBuf>,
+    /// Files read to their end, so a compressed or copied twin of one is not read again.
+    finished: VecDeque<Fingerprint>,
     carry: Vec<u8>,
     /// The carry began in a file other than the open one.
     carry_foreign: bool,
@@ -243,7 +263,7 @@ impl Follower {
         Follower {
             path: path.into(),
             cur: None,
-            backlog: VecDeque::new(),
+            finished: VecDeque::new(),
             carry: Vec::new(),
             carry_foreign: false,
             skipping: false,
@@ -283,7 +303,6 @@ impl Follower {
                 match GzSource::open(&gz) {
                     Ok(src) => {
                         events.resumed(&f.path, &gz, position.offset);
-                        f.backlog = later_siblings(&f.path, &gz);
                         f.cur = Some(Open {
                             file: Source::Gz(Box::new(src)),
                             name: gz.clone(),
@@ -305,9 +324,6 @@ impl Follower {
         match open_at(&found, position.offset) {
             Ok(open) => {
                 events.resumed(&f.path, &found, position.offset);
-                if found != f.path {
-                    f.backlog = later_siblings(&f.path, &found);
-                }
                 f.cur = Some(open);
             }
             Err(e) => events.unreadable(&found, &e),
@@ -327,8 +343,8 @@ impl Follower {
     /// Opens the file at the path now rather than at the first poll, so a first start can checkpoint which file it
     /// began with (a rotation before the first acknowledged batch must not make it skip that file).
     pub fn open_now(&mut self, events: &dyn TailEvents) {
-        if self.cur.is_none() && self.backlog.is_empty() {
-            self.open_next(events);
+        if self.cur.is_none() {
+            self.open_next(Next::Live, events);
         }
     }
 
@@ -363,7 +379,7 @@ impl Follower {
         on_line: &mut dyn FnMut(Line<'_>) -> Flow,
     ) -> Progress {
         let mut progress = Progress::default();
-        if self.cur.is_none() && !self.open_next(events) {
+        if self.cur.is_none() && !self.open_next(Next::Live, events) {
             progress.idle = true;
             return progress;
         }
@@ -381,7 +397,7 @@ impl Follower {
                     if self.check_truncation(events) {
                         continue;
                     }
-                    if self.should_switch() {
+                    if let Some(next) = self.next_file() {
                         let from = self
                             .cur
                             .as_ref()
@@ -390,7 +406,7 @@ impl Follower {
                         let had_carry = !self.carry.is_empty();
                         // The old file stays open until the next one opens: a new log we may not read (mode 0600)
                         // must not cost the old one.
-                        if self.open_next(events) {
+                        if self.open_next(next, events) {
                             self.carry_foreign |= had_carry;
                             events.rotated(&self.path, &from);
                             continue;
@@ -539,7 +555,6 @@ impl Follower {
         match copy.map(|c| open_at(&c, read)) {
             Some(Ok(copy_open)) => {
                 // The truncated file comes back through the path once the copy is read.
-                self.backlog.clear();
                 self.cur = Some(copy_open);
             }
             _ => {
@@ -551,43 +566,89 @@ impl Follower {
         true
     }
 
-    /// At the end of the open file: is there a next file to move to?
-    fn should_switch(&self) -> bool {
-        let Some(open) = &self.cur else { return true };
-        if !self.backlog.is_empty() {
-            return true;
-        }
+    /// At the end of the open file: is there a next file to move to? Rotated files written after the open one come
+    /// first, oldest first, then the live path. They are looked up now rather than remembered: names shift with
+    /// every rotation (`mail.log.1` becomes `mail.log.2`), and more rotations may happen while an older file is read
+    /// (an agent catching up after a restart), so only the files' write times and contents say what is next.
+    fn next_file(&self) -> Option<Next> {
+        let Some(open) = &self.cur else {
+            return Some(Next::Live);
+        };
+        let live = std::fs::metadata(&self.path);
         // A compressed rotated file is final; its original inode may already be reused by the new log.
-        let final_copy = matches!(open.file, Source::Gz(_));
-        match std::fs::metadata(&self.path) {
-            Ok(m) if final_copy => m.len() > 0,
-            // The path names another file; the writer has moved on once that file has data. An empty new file may
-            // not be in use yet (Postfix keeps writing to a renamed log until it is told to reopen).
-            Ok(m) => (m.dev() != open.dev || m.ino() != open.ino) && m.len() > 0,
-            Err(_) => false,
+        let compressed = matches!(open.file, Source::Gz(_));
+        if !compressed
+            && live
+                .as_ref()
+                .is_ok_and(|m| m.dev() == open.dev && m.ino() == open.ino)
+        {
+            return None;
+        }
+        if let Some(rotated) = self.later_rotated(open) {
+            return Some(Next::Rotated(rotated));
+        }
+        // The path names another file; the writer has moved on once that file has data. An empty new file may not
+        // be in use yet (Postfix keeps writing to a renamed log until it is told to reopen).
+        match live {
+            Ok(m) if m.len() > 0 => Some(Next::Live),
+            _ => None,
         }
     }
 
-    /// Opens the next backlog file or the live path at its start. False when there is nothing to open.
-    fn open_next(&mut self, events: &dyn TailEvents) -> bool {
-        while let Some(next) = self.backlog.pop_front() {
-            match open_any(&next) {
-                Ok(o) => {
-                    self.cur = Some(o);
-                    return true;
-                }
-                // A rotated file deleted in the meantime: nothing to read there.
-                Err(e) => events.unreadable(&next, &e),
-            }
-        }
-        match open_at(&self.path, 0) {
+    /// The oldest rotated sibling written after the open file whose content has not been read: the file the log
+    /// went on in. A twin of a file read (its `.gz`, a copytruncate copy) has the same first bytes and is skipped.
+    fn later_rotated(&self, open: &Open) -> Option<PathBuf> {
+        let since = open.modified()?;
+        let own = open.fingerprint();
+        let compressed = matches!(open.file, Source::Gz(_));
+        let mut later: Vec<(RotationOrder, PathBuf)> = siblings(&self.path)
+            .into_iter()
+            .chain(gz_siblings(&self.path))
+            .filter(|s| *s != open.name)
+            .filter(|s| {
+                compressed
+                    || !std::fs::metadata(s)
+                        .is_ok_and(|m| m.dev() == open.dev && m.ino() == open.ino)
+            })
+            .filter_map(|s| Some((rotation_order(&s)?, s)))
+            // Ties count as later: two writes within one clock tick have equal times.
+            .filter(|(order, _)| order.0 >= since)
+            .collect();
+        later.sort();
+        later.into_iter().map(|(_, s)| s).find(|s| {
+            content_head(s).is_some_and(|head| {
+                !head.is_empty()
+                    && !same_start(&head, &own)
+                    && !self.finished.iter().any(|f| same_start(&head, f))
+            })
+        })
+    }
+
+    /// Opens the next file at its start. False when it cannot be opened (reported; the next poll looks again).
+    fn open_next(&mut self, next: Next, events: &dyn TailEvents) -> bool {
+        let opened = match &next {
+            Next::Rotated(path) => open_any(path),
+            Next::Live => open_at(&self.path, 0),
+        };
+        match opened {
             Ok(o) => {
-                self.last_problem = None;
-                self.cur = Some(o);
+                if matches!(next, Next::Live) {
+                    self.last_problem = None;
+                }
+                if let Some(done) = self.cur.replace(o) {
+                    if self.finished.len() == FINISHED_REMEMBERED {
+                        self.finished.pop_front();
+                    }
+                    self.finished.push_back(done.fingerprint());
+                }
                 true
             }
             Err(e) => {
-                self.report(events, &e);
+                match next {
+                    // Deleted in the meantime (nothing to read there), or not readable: said, then skipped.
+                    Next::Rotated(path) => events.unreadable(&path, &e),
+                    Next::Live => self.report(events, &e),
+                }
                 false
             }
         }
@@ -675,30 +736,10 @@ fn file_len(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
 }
 
-/// Rotated siblings written after `found`, oldest first: what to read before the live path. Compressed ones are
-/// included (`postfix logrotate` gzips what it rotates); a file whose content is there twice (a plain file and its
-/// .gz while gzip runs) is read once.
-fn later_siblings(path: &Path, found: &Path) -> VecDeque<PathBuf> {
-    let since = rotation_order(found);
-    let mut later: Vec<(RotationOrder, PathBuf)> = siblings(path)
-        .into_iter()
-        .chain(gz_siblings(path))
-        .filter(|s| s != found)
-        .filter_map(|s| Some((rotation_order(&s)?, s)))
-        .filter(|(o, _)| since.as_ref().is_none_or(|since| o > since))
-        .collect();
-    later.sort();
-    let mut heads = vec![content_head(found)];
-    let mut out = VecDeque::new();
-    for (_, s) in later {
-        let head = content_head(&s);
-        if head.as_ref().is_some_and(|h| !h.is_empty()) && heads.contains(&head) {
-            continue;
-        }
-        heads.push(head);
-        out.push_back(s);
-    }
-    out
+/// Whether `head` (the first bytes of a file) starts with the bytes `fp` identifies.
+fn same_start(head: &[u8], fp: &Fingerprint) -> bool {
+    let len = fp.head_len as usize;
+    len > 0 && head.len() >= len && hash(&head[..len]) == fp.head_hash
 }
 
 fn is_gz(path: &Path) -> bool {

@@ -300,6 +300,100 @@ fn resume_finds_the_checkpointed_file_after_rotations_while_stopped() {
     assert_eq!(drain(&mut f, &ev), want);
 }
 
+/// Polls once with a small budget: the follower reads part of what is there, like an agent that lags behind.
+fn read_a_little(f: &mut Follower, ev: &dyn TailEvents) -> Vec<String> {
+    let mut lines = Vec::new();
+    f.poll(1, ev, &mut |l| {
+        lines.push(String::from_utf8_lossy(l.bytes).into_owned());
+        Flow::Continue
+    });
+    lines
+}
+
+/// An agent that restarts in a rotated file is still catching up when the log rotates again (seen in the crash
+/// test under load): the files rotated meanwhile are read before the new live file, whatever their names now.
+#[test]
+fn rotations_while_catching_up_in_a_rotated_file_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let ev = Recorder::default();
+    // Enough lines that one poll of one chunk does not reach the end of the first file.
+    append(&log, &lines("a", 2000));
+    let mut f = Follower::new(&log);
+    f.open_now(&ev);
+    let pos = f.position().unwrap();
+    drop(f);
+    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    append(&log, &lines("b", 5));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let mut f = Follower::resume(&log, &pos, &ev);
+    let mut got = read_a_little(&mut f, &ev);
+    assert!(got.len() < 2000, "still in the first file");
+    // While the follower reads mail.log.1: a rename rotation, then a copytruncate one.
+    fs::rename(dir.path().join("mail.log.1"), dir.path().join("mail.log.2")).unwrap();
+    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    append(&log, &lines("c", 6));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs::rename(dir.path().join("mail.log.2"), dir.path().join("mail.log.3")).unwrap();
+    fs::rename(dir.path().join("mail.log.1"), dir.path().join("mail.log.2")).unwrap();
+    fs::copy(&log, dir.path().join("mail.log.1")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    append(&log, &lines("d", 7));
+    got.extend(drain(&mut f, &ev));
+
+    let mut want = expect("a", 2000);
+    want.extend(expect("b", 5));
+    want.extend(expect("c", 6));
+    want.extend(expect("d", 7));
+    assert_eq!(got.len(), want.len(), "every line once");
+    assert_eq!(got, want);
+}
+
+/// `postfix logrotate` gzips the file it rotated: the plain file and its .gz (same content) are read once.
+#[test]
+fn a_rotated_file_and_its_compressed_twin_are_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let ev = Recorder::default();
+    append(&log, &lines("a", 2000));
+    let mut f = Follower::new(&log);
+    f.open_now(&ev);
+    let pos = f.position().unwrap();
+    drop(f);
+    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    append(&log, &lines("b", 5));
+    let mut f = Follower::resume(&log, &pos, &ev);
+    let mut got = read_a_little(&mut f, &ev);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // The live file is rotated and compressed, keeping its time, while the follower is in mail.log.1.
+    let rotated = dir.path().join("mail.log-20261129");
+    fs::rename(&log, &rotated).unwrap();
+    let gz = dir.path().join("mail.log-20261129.gz");
+    let mut enc =
+        flate2::write::GzEncoder::new(fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    enc.write_all(&fs::read(&rotated).unwrap()).unwrap();
+    let mtime = fs::metadata(&rotated).unwrap().modified().unwrap();
+    enc.finish().unwrap().set_modified(mtime).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    append(&log, &lines("c", 3));
+    got.extend(drain(&mut f, &ev));
+    // Both twins exist now; then the plain one goes, as gzip does.
+    fs::remove_file(&rotated).unwrap();
+    got.extend(drain(&mut f, &ev));
+
+    let mut want = expect("a", 2000);
+    want.extend(expect("b", 5));
+    want.extend(expect("c", 3));
+    assert_eq!(got, want);
+}
+
 #[test]
 fn resume_after_copytruncate_while_stopped_reads_the_copy() {
     let dir = tempfile::tempdir().unwrap();
