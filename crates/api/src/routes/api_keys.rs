@@ -72,6 +72,7 @@ listing!(ApiKeyList, ApiKey);
 /// Create an API key. The response carries the key once.
 #[utoipa::path(
     tag = "api-keys",
+    operation_id = "create_api_key",
     request_body = NewApiKey,
     responses((status = 201, description = "Created; `key` is shown only now", body = CreatedApiKey), WriteErrors),
     security(("bearer" = []))
@@ -125,6 +126,7 @@ pub async fn create(
 /// List the tenant's API keys, revoked ones included.
 #[utoipa::path(
     tag = "api-keys",
+    operation_id = "list_api_keys",
     params(ListParams),
     responses((status = 200, description = "One page of keys", body = ApiKeyList), ReadErrors),
     security(("bearer" = []))
@@ -142,6 +144,7 @@ pub async fn list(
 /// One API key (without its secret).
 #[utoipa::path(
     tag = "api-keys",
+    operation_id = "get_api_key",
     params(("id" = ApiKeyId, Path, description = "Key id")),
     responses((status = 200, description = "The key", body = ApiKey), ReadErrors),
     security(("bearer" = []))
@@ -163,6 +166,7 @@ pub async fn get(
 /// Revoke an API key: it stops working at once. Revoking twice is harmless.
 #[utoipa::path(
     tag = "api-keys",
+    operation_id = "revoke_api_key",
     params(("id" = ApiKeyId, Path, description = "Key id")),
     responses((status = 200, description = "Revoked", body = ApiKey), DeleteErrors),
     security(("bearer" = []))

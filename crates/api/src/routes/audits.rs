@@ -176,6 +176,7 @@ pub struct AuditRequest {
 /// Queues a run; the worker carries it out within seconds. Poll `GET /v1/domains/{domain}/audits/{id}`.
 #[utoipa::path(
     tag = "audits",
+    operation_id = "request_audit",
     params(("domain" = String, Path, description = "A registered sending domain", example = "mail.example.com")),
     request_body = AuditRequest,
     responses((status = 202, description = "Queued", body = AuditRun), WriteErrors),
@@ -204,6 +205,7 @@ pub async fn request(
 /// A domain's audit runs, newest first.
 #[utoipa::path(
     tag = "audits",
+    operation_id = "list_audits",
     params(("domain" = String, Path, description = "A registered sending domain"), ListParams),
     responses((status = 200, description = "One page of runs", body = AuditRunList), ReadErrors),
     security(("bearer" = []))
@@ -227,6 +229,7 @@ pub async fn history(
 /// The latest completed audit of a domain: its findings, scorecard and what changed since the run before.
 #[utoipa::path(
     tag = "audits",
+    operation_id = "get_latest_audit",
     params(("domain" = String, Path, description = "A registered sending domain")),
     responses((status = 200, description = "The latest completed run", body = AuditRun), ReadErrors),
     security(("bearer" = []))
@@ -249,6 +252,7 @@ pub async fn latest(
 /// One audit run.
 #[utoipa::path(
     tag = "audits",
+    operation_id = "get_audit",
     params(
         ("domain" = String, Path, description = "A registered sending domain"),
         ("id" = uuid::Uuid, Path, description = "Audit run id")
@@ -289,6 +293,7 @@ pub struct AuditScheduleBody {
 /// The tenant's audit schedule (the installation default until set).
 #[utoipa::path(
     tag = "audits",
+    operation_id = "get_audit_schedule",
     responses((status = 200, description = "The schedule", body = AuditScheduleBody), ReadErrors),
     security(("bearer" = []))
 )]
@@ -316,6 +321,7 @@ pub async fn get_schedule(
 /// Set the tenant's audit schedule.
 #[utoipa::path(
     tag = "audits",
+    operation_id = "set_audit_schedule",
     request_body = AuditScheduleBody,
     responses((status = 200, description = "Saved", body = AuditScheduleBody), WriteErrors),
     security(("bearer" = []))

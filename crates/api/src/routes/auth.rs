@@ -33,7 +33,8 @@ pub struct TokenResponse {
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
-    responses((status = 200, description = "Logged in", body = TokenResponse), LoginErrors)
+    responses((status = 200, description = "Logged in", body = TokenResponse), LoginErrors),
+    security(())
 )]
 #[post("/v1/auth/login")]
 pub async fn login(

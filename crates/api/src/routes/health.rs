@@ -14,7 +14,11 @@ pub struct Health {
 }
 
 /// Liveness: the process is up. Does not touch the database.
-#[utoipa::path(tag = "health", responses((status = 200, description = "The process is up", body = Health)))]
+#[utoipa::path(
+    tag = "health",
+    responses((status = 200, description = "The process is up", body = Health)),
+    security(())
+)]
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
     web::Json(Health {
@@ -29,7 +33,8 @@ pub async fn healthz() -> web::Json<Health> {
     responses(
         (status = 200, description = "Ready to serve", body = Health),
         (status = 503, description = "Database unreachable or not migrated (`database_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json")
-    )
+    ),
+    security(())
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
@@ -53,7 +58,11 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(tag = "health", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+#[utoipa::path(
+    tag = "health",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")),
+    security(())
+)]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()

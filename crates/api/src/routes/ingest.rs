@@ -512,6 +512,7 @@ listing!(AgentList, Agent);
 /// The tenant's agents.
 #[utoipa::path(
     tag = "ingest",
+    operation_id = "list_agents",
     params(ListParams),
     responses((status = 200, description = "One page of agents", body = AgentList), ReadErrors),
     security(("bearer" = []))
@@ -544,6 +545,7 @@ pub struct UnroutedSenderList {
 /// Deliveries that shared-host agents could not route to a tenant, by sender domain (installation admins).
 #[utoipa::path(
     tag = "ingest",
+    operation_id = "list_unrouted_senders",
     responses((status = 200, description = "Unrouted sender domains, most deliveries first", body = UnroutedSenderList), ReadErrors),
     security(("bearer" = []))
 )]

@@ -223,6 +223,7 @@ fn non_empty(v: &Option<String>) -> Option<String> {
 /// recipient stands.
 #[utoipa::path(
     tag = "messages",
+    operation_id = "list_messages",
     params(MessageQuery),
     responses((status = 200, description = "One page of messages", body = MessageList), ReadErrors),
     security(("bearer" = []))
@@ -280,6 +281,7 @@ pub async fn list(
 /// A message's full trail: every attempt in order, with reply texts and delays.
 #[utoipa::path(
     tag = "messages",
+    operation_id = "get_message",
     params(("id" = uuid::Uuid, Path, description = "Message id")),
     responses((status = 200, description = "The message and its attempts", body = MessageDetail), ReadErrors),
     security(("bearer" = []))
@@ -333,6 +335,7 @@ pub struct RecipientQuery {
 /// The latest deliveries to an address, and whether it hard-bounced.
 #[utoipa::path(
     tag = "messages",
+    operation_id = "get_recipient",
     params(("address" = String, Path, description = "Recipient address"), RecipientQuery),
     responses((status = 200, description = "The address's recent history", body = RecipientReport), ReadErrors),
     security(("bearer" = []))

@@ -78,6 +78,7 @@ fn parse_selectors(raw: &[String]) -> Result<Vec<DkimSelector>, ApiError> {
 /// Register a sending domain.
 #[utoipa::path(
     tag = "sending-domains",
+    operation_id = "create_sending_domain",
     request_body = NewSendingDomain,
     responses((status = 201, description = "Registered", body = SendingDomain), WriteErrors),
     security(("bearer" = []))
@@ -101,6 +102,7 @@ pub async fn create(
 /// List the tenant's sending domains.
 #[utoipa::path(
     tag = "sending-domains",
+    operation_id = "list_sending_domains",
     params(ListParams),
     responses((status = 200, description = "One page of domains", body = SendingDomainList), ReadErrors),
     security(("bearer" = []))
@@ -124,6 +126,7 @@ pub async fn list(
 /// One sending domain.
 #[utoipa::path(
     tag = "sending-domains",
+    operation_id = "get_sending_domain",
     params(("id" = SendingDomainId, Path, description = "Sending domain id")),
     responses((status = 200, description = "The domain", body = SendingDomain), ReadErrors),
     security(("bearer" = []))
@@ -145,6 +148,7 @@ pub async fn get(
 /// Replace a sending domain's DKIM selectors.
 #[utoipa::path(
     tag = "sending-domains",
+    operation_id = "update_sending_domain",
     params(("id" = SendingDomainId, Path, description = "Sending domain id")),
     request_body = SendingDomainUpdate,
     responses((status = 200, description = "Updated", body = SendingDomain), WriteErrors),
@@ -169,6 +173,7 @@ pub async fn update(
 /// Stop monitoring a sending domain.
 #[utoipa::path(
     tag = "sending-domains",
+    operation_id = "delete_sending_domain",
     params(("id" = SendingDomainId, Path, description = "Sending domain id")),
     responses((status = 204, description = "Removed"), DeleteErrors),
     security(("bearer" = []))

@@ -57,6 +57,7 @@ listing!(SendingIpList, SendingIp);
 /// Register a sending address or network.
 #[utoipa::path(
     tag = "sending-ips",
+    operation_id = "create_sending_ip",
     request_body = NewSendingIp,
     responses((status = 201, description = "Registered", body = SendingIp), WriteErrors),
     security(("bearer" = []))
@@ -80,6 +81,7 @@ pub async fn create(
 /// List the tenant's sending addresses and networks.
 #[utoipa::path(
     tag = "sending-ips",
+    operation_id = "list_sending_ips",
     params(ListParams),
     responses((status = 200, description = "One page of sending IPs", body = SendingIpList), ReadErrors),
     security(("bearer" = []))
@@ -97,6 +99,7 @@ pub async fn list(
 /// One sending address or network.
 #[utoipa::path(
     tag = "sending-ips",
+    operation_id = "get_sending_ip",
     params(("id" = SendingIpId, Path, description = "Sending IP id")),
     responses((status = 200, description = "The sending IP", body = SendingIp), ReadErrors),
     security(("bearer" = []))
@@ -118,6 +121,7 @@ pub async fn get(
 /// Change a sending IP's description.
 #[utoipa::path(
     tag = "sending-ips",
+    operation_id = "update_sending_ip",
     params(("id" = SendingIpId, Path, description = "Sending IP id")),
     request_body = SendingIpUpdate,
     responses((status = 200, description = "Updated", body = SendingIp), WriteErrors),
@@ -142,6 +146,7 @@ pub async fn update(
 /// Stop monitoring a sending address or network.
 #[utoipa::path(
     tag = "sending-ips",
+    operation_id = "delete_sending_ip",
     params(("id" = SendingIpId, Path, description = "Sending IP id")),
     responses((status = 204, description = "Removed"), DeleteErrors),
     security(("bearer" = []))

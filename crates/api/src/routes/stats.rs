@@ -147,6 +147,7 @@ fn window(
 /// provider, host, relay or bounce class.
 #[utoipa::path(
     tag = "stats",
+    operation_id = "get_delivery_stats",
     params(StatsQuery),
     responses((status = 200, description = "Series of counts", body = DeliveryStats), ReadErrors),
     security(("bearer" = []))
@@ -252,6 +253,7 @@ pub struct BounceStats {
 /// The most frequent failures by recipient domain, DSN and bounce class, with an example reply.
 #[utoipa::path(
     tag = "stats",
+    operation_id = "get_bounce_stats",
     params(BounceQuery),
     responses((status = 200, description = "Top failures", body = BounceStats), ReadErrors),
     security(("bearer" = []))

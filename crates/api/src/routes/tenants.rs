@@ -68,6 +68,7 @@ listing!(TenantList, Tenant);
 /// Create a tenant, optionally with its sending domains and IPs, and get its first admin key.
 #[utoipa::path(
     tag = "tenants",
+    operation_id = "create_tenant",
     request_body = NewTenant,
     responses((status = 201, description = "Created", body = CreatedTenant), WriteErrors),
     security(("bearer" = []))
@@ -113,6 +114,7 @@ pub async fn create(
 /// List every tenant of the installation.
 #[utoipa::path(
     tag = "tenants",
+    operation_id = "list_tenants",
     params(ListParams),
     responses((status = 200, description = "One page of tenants", body = TenantList), ReadErrors),
     security(("bearer" = []))
@@ -130,6 +132,7 @@ pub async fn list(
 /// One tenant.
 #[utoipa::path(
     tag = "tenants",
+    operation_id = "get_tenant",
     params(("id" = TenantId, Path, description = "Tenant id")),
     responses((status = 200, description = "The tenant", body = Tenant), ReadErrors),
     security(("bearer" = []))
@@ -151,6 +154,7 @@ pub async fn get(
 /// Rename a tenant or change its retention.
 #[utoipa::path(
     tag = "tenants",
+    operation_id = "update_tenant",
     params(("id" = TenantId, Path, description = "Tenant id")),
     request_body = TenantUpdate,
     responses((status = 200, description = "Updated", body = Tenant), WriteErrors),
@@ -188,6 +192,7 @@ pub async fn update(
 /// Delete a tenant and everything it owns.
 #[utoipa::path(
     tag = "tenants",
+    operation_id = "delete_tenant",
     params(("id" = TenantId, Path, description = "Tenant id")),
     responses((status = 204, description = "Deleted"), DeleteErrors),
     security(("bearer" = []))

@@ -52,6 +52,7 @@ listing!(UserList, User);
 /// Add a person to the tenant. The caller must hold every scope the new role has.
 #[utoipa::path(
     tag = "users",
+    operation_id = "create_user",
     request_body = NewUser,
     responses((status = 201, description = "Created", body = User), WriteErrors),
     security(("bearer" = []))
@@ -88,6 +89,7 @@ pub async fn create(
 /// List the tenant's users.
 #[utoipa::path(
     tag = "users",
+    operation_id = "list_users",
     params(ListParams),
     responses((status = 200, description = "One page of users", body = UserList), ReadErrors),
     security(("bearer" = []))
@@ -105,6 +107,7 @@ pub async fn list(
 /// One user.
 #[utoipa::path(
     tag = "users",
+    operation_id = "get_user",
     params(("id" = UserId, Path, description = "User id")),
     responses((status = 200, description = "The user", body = User), ReadErrors),
     security(("bearer" = []))
@@ -126,6 +129,7 @@ pub async fn get(
 /// Remove a user; their tokens stop working at once.
 #[utoipa::path(
     tag = "users",
+    operation_id = "delete_user",
     params(("id" = UserId, Path, description = "User id")),
     responses((status = 204, description = "Removed"), DeleteErrors),
     security(("bearer" = []))
