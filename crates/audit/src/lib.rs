@@ -1,5 +1,5 @@
 //! Relaywatch's audit rules, pure: DNS answers in, findings out (SPF, DKIM, DMARC, MX, reverse DNS of sending IPs,
-//! MTA-STS, TLS-RPT, BIMI, SMTP TLS).
+//! MTA-STS, TLS-RPT, BIMI, SMTP TLS), and the meaning of DNS blocklist answers ([`blocklist`]).
 //!
 //! This crate does no I/O. The worker resolves names and probes servers; this crate judges what it got. An audit is
 //! a fixpoint: [`evaluate`] runs every rule against the answers gathered so far and returns the queries it still
@@ -9,6 +9,7 @@
 //! What this crate must never do: open a socket, read a clock or a file, or panic on any DNS answer.
 
 pub mod bimi;
+pub mod blocklist;
 pub mod dkim;
 pub mod dmarc;
 pub mod dns;
