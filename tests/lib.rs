@@ -4,6 +4,8 @@
 //! points at a PostgreSQL server (`postgres://postgres@127.0.0.1:5432/postgres`), a database created for the test
 //! (named `rw_test_*`; CI drops old ones before a run).
 
+pub mod dnsbl;
+
 use relaywatch_api::settings::Secret;
 use relaywatch_api::{Application, Settings};
 use relaywatch_domain::{Scope, ScopeSet, TenantId};
@@ -123,6 +125,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         max_body_bytes: TEST_MAX_BODY_BYTES,
         ..Settings::default()
     };
+    // Blocklist checks go nowhere unless a test points them at its own DNS server: a closed loopback port answers
+    // at once, and the default zones are not asked.
+    settings.blocklists.nameservers = vec!["127.0.0.1:9".parse().unwrap()];
+    settings.blocklists.timeout_ms = 300;
+    settings.blocklists.remove = relaywatch_audit::blocklist::default_zones()
+        .into_iter()
+        .map(|z| z.name)
+        .collect();
     configure(&mut settings);
     let app = Application::build_with_store(settings, store.clone())
         .await

@@ -53,6 +53,9 @@ const LISTINGS: &[(&str, &str)] = &[
     ),
     ("/v1/stats/bounces", ""),
     ("/v1/audit-schedule", ""),
+    ("/v1/listings", "?state=all"),
+    ("/v1/listings/history", ""),
+    ("/v1/blocklist-zones", ""),
 ];
 
 /// Lookups by a value rather than an id: another tenant gets an empty answer, never tenant A's data.
@@ -67,7 +70,12 @@ const MARKERS: &[&str] = &[
 ];
 
 /// Writes that only ever go into the caller's own tenant (their isolation is tested in ingest.rs).
-const OWN_TENANT_WRITES: &[&str] = &["/v1/ingest", "/v1/agents/heartbeat"];
+const OWN_TENANT_WRITES: &[&str] = &[
+    "/v1/ingest",
+    "/v1/agents/heartbeat",
+    "/v1/listings/check",
+    "/v1/blocklist-zones/overrides",
+];
 
 /// Paths that are not tenant-scoped objects: health, login, identity, and installation administration (guarded by
 /// `installation_admin_required`, tested in auth.rs and tenants.rs).
@@ -125,6 +133,35 @@ async fn objects_of_tenant_a(app: &TestApp) -> HashMap<&'static str, String> {
             .unwrap()
             .to_string(),
     );
+    // A blocklist listing of tenant A's domain and a zone of its own.
+    app.store
+        .record_blocklist_results(
+            app.tenant_id,
+            &[relaywatch_store::blocklists::CheckRecord {
+                subject: "a.example".into(),
+                subject_kind: "domain".into(),
+                zone: "bl.a-customer.example".into(),
+                state: "listed".into(),
+                codes: vec!["127.0.1.2".into()],
+                meaning: Some("spam domain".into()),
+                reason: None,
+                informational: false,
+                delist_url: None,
+            }],
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let r = app
+        .call(
+            Method::PUT,
+            "/v1/blocklist-zones/overrides",
+            Some(k),
+            Some(json!({"add": [{"name": "bl.a-customer.example", "kinds": ["domain"], "codes": [{"code": "127.0.1.2", "meaning": "spam domain"}]}]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(app.get("/v1/listings", k).await.text.contains("a.example"));
     // An audit run of tenant A's domain, for /v1/domains/{domain}/audits/{id}.
     ids.insert(
         "domains",

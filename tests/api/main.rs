@@ -4,6 +4,7 @@
 mod api_keys;
 mod audits;
 mod auth;
+mod blocklists;
 mod errors;
 mod health;
 mod history;

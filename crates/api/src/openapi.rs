@@ -26,7 +26,8 @@ problem documents with a stable `code`."
         (name = "tenants", description = "Installation administration"),
         (name = "ingest", description = "What agents send, and the agents' health"),
         (name = "messages", description = "Delivery history: messages, their attempts, recipients"),
-        (name = "stats", description = "Acceptance rates and failures over time")
+        (name = "stats", description = "Acceptance rates and failures over time"),
+        (name = "blocklists", description = "DNS blocklist listings of the tenant's sending IPs and domains, their history, and the zones checked")
     )
 )]
 pub struct ApiDoc;

@@ -55,6 +55,8 @@ pub struct Settings {
     pub statsd_prefix: String,
     /// Run the background worker in the same process as the API (`relaywatch serve`).
     pub worker_enabled: bool,
+    /// DNS blocklist sweeps: interval, nameservers, limits, Spamhaus DQS key, zones added or removed (`[blocklists]`).
+    pub blocklists: relaywatch_worker::blocklist::BlocklistSettings,
 }
 
 impl Default for Settings {
@@ -72,6 +74,7 @@ impl Default for Settings {
             statsd_addr: None,
             statsd_prefix: "relaywatch".to_string(),
             worker_enabled: true,
+            blocklists: Default::default(),
         }
     }
 }
@@ -162,6 +165,28 @@ impl Settings {
         }
         if let Some(v) = env("RELAYWATCH_WORKER_ENABLED") {
             self.worker_enabled = parse("RELAYWATCH_WORKER_ENABLED", v)?;
+        }
+        if let Some(v) = env("RELAYWATCH_BLOCKLISTS_INTERVAL_MINUTES") {
+            self.blocklists.interval_minutes = parse("RELAYWATCH_BLOCKLISTS_INTERVAL_MINUTES", v)?;
+        }
+        if let Some(v) = env("RELAYWATCH_BLOCKLISTS_NAMESERVERS") {
+            self.blocklists.nameservers = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| parse("RELAYWATCH_BLOCKLISTS_NAMESERVERS", s.to_string()))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = env("RELAYWATCH_BLOCKLISTS_DQS_KEY").filter(|v| !v.is_empty()) {
+            self.blocklists.dqs_key = Some(v);
+        }
+        if let Some(v) = env("RELAYWATCH_BLOCKLISTS_REMOVE") {
+            self.blocklists.remove = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
         }
         Ok(())
     }

@@ -21,6 +21,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub settings: Settings,
     pub statsd: Option<crate::statsd::Statsd>,
+    /// Blocklist lookups for checks on demand (sweeps run in the worker).
+    pub blocklists: relaywatch_worker::blocklist::Checker,
 }
 
 pub struct Application {
@@ -54,12 +56,14 @@ impl Application {
             ),
             None => None,
         };
+        let blocklists = relaywatch_worker::blocklist::Checker::new(settings.blocklists.clone())?;
         let state = web::Data::new(AppState {
             store: store.clone(),
             jwt,
             metrics: Metrics::new(),
             settings,
             statsd,
+            blocklists,
         });
         let spec = crate::openapi::document();
         let server = HttpServer::new(move || {

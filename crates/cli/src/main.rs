@@ -4,6 +4,7 @@
 //! everything meant for people goes to stderr.
 
 mod audit_cmd;
+mod blocklist_cmd;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +61,9 @@ enum Command {
     /// Audit a domain now: SPF, DKIM, DMARC, MX, reverse DNS of --ip, MTA-STS, TLS-RPT, BIMI, SMTP TLS (exit 1 on
     /// errors, 3 when some checks could not be made)
     Audit(audit_cmd::AuditArgs),
+    /// DNS blocklists: check an IP address or domain now (exit 1 when listed, 3 when some zones could not be asked)
+    #[command(subcommand)]
+    Blocklist(blocklist_cmd::BlocklistCommand),
     /// Print the OpenAPI document (regenerate the checked-in copy with `relaywatch openapi > openapi/openapi.json`)
     Openapi,
 }
@@ -225,6 +229,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Blocklist(blocklist_cmd::BlocklistCommand::Check(args)) => {
+            let status = blocklist_cmd::run(args, s.blocklists.clone()).await?;
+            if status != 0 {
+                std::process::exit(status);
+            }
+            Ok(())
+        }
         Command::Openapi => {
             print!("{}", relaywatch_api::openapi::document_json());
             Ok(())
@@ -260,7 +271,10 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let handle = app.handle();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let worker = worker_enabled.then(|| {
-        tokio::spawn(relaywatch_worker::run(store, async move {
+        let settings = relaywatch_worker::WorkerSettings {
+            blocklists: s.blocklists.clone(),
+        };
+        tokio::spawn(relaywatch_worker::run_with(store, settings, async move {
             let _ = stop_rx.await;
         }))
     });

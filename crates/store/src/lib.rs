@@ -7,6 +7,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod audits;
+pub mod blocklists;
 pub mod bootstrap;
 pub mod deliveries;
 pub mod entities;

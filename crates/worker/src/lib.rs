@@ -6,6 +6,7 @@
 //! them.
 
 pub mod audit;
+pub mod blocklist;
 pub mod dns;
 pub mod housekeeping;
 
@@ -21,12 +22,33 @@ pub const HOUSEKEEPING_SCHEDULE: &str = "0 * * * * *";
 pub const AUDIT_ENQUEUE_SCHEDULE: &str = "30 * * * * *";
 /// Every 2 seconds: carry out queued audit runs, so `POST .../audits` is answered within seconds.
 pub const AUDIT_POLL_SCHEDULE: &str = "*/2 * * * * *";
+/// Every 5 seconds: blocklist checks triggered by bounces, and the sweeps that fell due (each tenant every
+/// `[blocklists] interval_minutes`).
+pub const BLOCKLIST_SCHEDULE: &str = "*/5 * * * * *";
 
-/// Runs the worker runtime until `shutdown` resolves, then lets running jobs finish.
+/// What the worker runtime needs besides the database.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerSettings {
+    pub blocklists: blocklist::BlocklistSettings,
+}
+
+/// Runs the worker runtime with default settings until `shutdown` resolves.
 pub async fn run(
     store: Store,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with(store, WorkerSettings::default(), shutdown).await
+}
+
+/// Runs the worker runtime until `shutdown` resolves, then lets running jobs finish.
+pub async fn run_with(
+    store: Store,
+    settings: WorkerSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let blocklists = blocklist::BlocklistWorker::new(store.clone(), settings.blocklists)?;
+    let blocklist_schedule = cron::Schedule::from_str(BLOCKLIST_SCHEDULE)?;
+    let blocklist_name = format!("relaywatch-blocklists@{}", std::process::id());
     let schedule = cron::Schedule::from_str(HOUSEKEEPING_SCHEDULE)?;
     // Worker names must be unique per node; the host name keeps them apart when several nodes share logs.
     let name = format!("relaywatch-housekeeping@{}", std::process::id());
@@ -61,6 +83,12 @@ pub async fn run(
                 .backend(CronScheduler::new(every_2s.clone()))
                 .data(audits_poll.clone())
                 .build(audit::schedule::on_poll_tick)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(blocklist_name.clone())
+                .backend(CronScheduler::new(blocklist_schedule.clone()))
+                .data(blocklists.clone())
+                .build(blocklist::on_tick)
         })
         .shutdown_timeout(std::time::Duration::from_secs(30))
         .run_with_signal(async move {

@@ -381,7 +381,31 @@ pub async fn ingest(
             )
         })
         .collect();
+    // Bounces and deferrals whose reply says a blocklist refused us: that sending IP and domain are checked at once.
+    let blocked: Vec<((uuid::Uuid, i64), TenantId, Vec<String>)> = deliveries
+        .iter()
+        .filter(|d| d.status == "bounced" || d.status == "deferred")
+        .filter_map(|d| {
+            let hint = relaywatch_audit::blocklist::block_hint(d.reply.as_deref()?)?;
+            let mut subjects: Vec<String> = hint.ip.map(|ip| ip.to_string()).into_iter().collect();
+            if let Some((_, domain)) = d.sender.as_deref().and_then(|s| s.rsplit_once('@')) {
+                subjects.push(domain.to_ascii_lowercase());
+            }
+            Some(((d.id, d.attempt_at.timestamp_micros()), d.tenant, subjects))
+        })
+        .collect();
     let counts = state.store.ingest(deliveries, finished).await?;
+    for (key, tenant, subjects) in &blocked {
+        if !counts.stored.contains(key) {
+            continue;
+        }
+        for subject in subjects {
+            state
+                .store
+                .request_blocklist_check(*tenant, subject, "a bounce named a blocklist")
+                .await?;
+        }
+    }
     let mut per_tenant: HashMap<TenantId, (HashMap<&str, u64>, Vec<u64>)> = HashMap::new();
     for (tenant, status, reason, delay) in counts.stored.iter().filter_map(|key| observed.get(key))
     {

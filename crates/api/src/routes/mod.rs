@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audits;
 pub mod auth;
+pub mod blocklists;
 pub mod health;
 pub mod ingest;
 pub mod messages;
@@ -64,7 +65,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(messages::get)
         .service(messages::recipient)
         .service(stats::deliveries)
-        .service(stats::bounces);
+        .service(stats::bounces)
+        .service(blocklists::list)
+        .service(blocklists::history)
+        .service(blocklists::check)
+        .service(blocklists::zone_list)
+        .service(blocklists::set_overrides);
 }
 
 /// `?limit=&cursor=` of every listing.

@@ -77,10 +77,10 @@ pub struct ZoneSpec {
     #[serde(default)]
     pub bitmask: bool,
     pub codes: Vec<ZoneCode>,
-    /// Subject that must be listed (self-test). Default 127.0.0.2.
+    /// Subject that must be listed (self-test). Default: RFC 5782's for the zone's kind (127.0.0.2, `test`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_listed: Option<String>,
-    /// Subject that must not be listed (self-test). Default 127.0.0.1.
+    /// Subject that must not be listed (self-test). Default: RFC 5782's (127.0.0.1, `invalid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_clean: Option<String>,
     /// The zone's Spamhaus Data Query Service name; with a DQS key, `KEY.<dqs>` is asked instead of `name`.
@@ -116,16 +116,24 @@ impl ZoneSpec {
             return Err(format!("zone {}: kinds is empty", self.name));
         }
         for c in &self.codes {
-            let forms = [c.code.is_some(), c.from.is_some() && c.to.is_some(), c.bit.is_some()]
-                .iter()
-                .filter(|x| **x)
-                .count();
+            let forms = [
+                c.code.is_some(),
+                c.from.is_some() && c.to.is_some(),
+                c.bit.is_some(),
+            ]
+            .iter()
+            .filter(|x| **x)
+            .count();
             if forms != 1 || (self.bitmask != c.bit.is_some()) {
                 return Err(format!(
                     "zone {}: code `{}` needs exactly one of code, from+to{}",
                     self.name,
                     c.meaning,
-                    if self.bitmask { " or bit (bitmask zone: bit)" } else { "" }
+                    if self.bitmask {
+                        " or bit (bitmask zone: bit)"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }
@@ -136,15 +144,28 @@ impl ZoneSpec {
         self.kinds.contains(&kind)
     }
 
-    /// The self-test subjects: (must be listed, must not be listed).
-    pub fn test_points(&self) -> (String, String) {
+    /// The kind its self-test uses: IPv4 when it lists addresses, else its first kind.
+    pub fn primary_kind(&self) -> ZoneKind {
+        if self.lists(ZoneKind::Ipv4) {
+            ZoneKind::Ipv4
+        } else {
+            self.kinds.first().copied().unwrap_or(ZoneKind::Ipv4)
+        }
+    }
+
+    /// The self-test subjects (must be listed, must not be listed): the zone's own, or RFC 5782's for its kind
+    /// (127.0.0.2 / 127.0.0.1, ::ffff:7f00:2 / ::ffff:7f00:1, `test` / `invalid`).
+    pub fn test_points_for(&self, kind: ZoneKind) -> (String, String) {
+        let (listed, clean) = match kind {
+            ZoneKind::Ipv4 => ("127.0.0.2", "127.0.0.1"),
+            ZoneKind::Ipv6 => ("::ffff:7f00:2", "::ffff:7f00:1"),
+            ZoneKind::Domain => ("test", "invalid"),
+        };
         (
             self.test_listed
                 .clone()
-                .unwrap_or_else(|| "127.0.0.2".to_string()),
-            self.test_clean
-                .clone()
-                .unwrap_or_else(|| "127.0.0.1".to_string()),
+                .unwrap_or_else(|| listed.to_string()),
+            self.test_clean.clone().unwrap_or_else(|| clean.to_string()),
         )
     }
 
@@ -205,7 +226,10 @@ pub fn effective_zones(
     for layer in layers {
         zones.retain(|z| {
             !layer.remove.iter().any(|r| r.eq_ignore_ascii_case(&z.name))
-                && !layer.add.iter().any(|a| a.name.eq_ignore_ascii_case(&z.name))
+                && !layer
+                    .add
+                    .iter()
+                    .any(|a| a.name.eq_ignore_ascii_case(&z.name))
         });
         zones.extend(layer.add.iter().cloned());
     }
@@ -241,10 +265,15 @@ impl Subject {
     /// `example.co.uk`, by the Public Suffix List).
     pub fn parse(s: &str) -> Result<Subject, String> {
         let s = s.trim();
-        if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = s
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             return Ok(Subject::Ip(ip));
         }
-        let domain = DomainName::parse(s).map_err(|e| format!("`{s}` is neither an IP address nor a domain: {e}"))?;
+        let domain = DomainName::parse(s)
+            .map_err(|e| format!("`{s}` is neither an IP address nor a domain: {e}"))?;
         Ok(Subject::Domain(registered_domain(domain.as_str())))
     }
 
@@ -285,9 +314,7 @@ fn ipv6_nibbles(v6: &Ipv6Addr) -> String {
 /// The registered domain (eTLD+1) of a name, or the name itself when it is a public suffix or unknown.
 pub fn registered_domain(name: &str) -> String {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    psl::domain_str(&name)
-        .map(str::to_string)
-        .unwrap_or(name)
+    psl::domain_str(&name).map(str::to_string).unwrap_or(name)
 }
 
 /// What one zone said about one subject.
@@ -301,7 +328,9 @@ pub enum Outcome {
     },
     Clean,
     /// Not a verdict: timeout, refusal, an undocumented or out-of-range answer, a zone failing its self-test.
-    NotTested { reason: String },
+    NotTested {
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -373,7 +402,11 @@ pub fn interpret(zone: &ZoneSpec, answer: &Answer) -> Outcome {
             reason: format!(
                 "{} answered {}, which the zone does not document",
                 zone.name,
-                unknown.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+                unknown
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
     }
@@ -387,14 +420,22 @@ pub fn interpret(zone: &ZoneSpec, answer: &Answer) -> Outcome {
 
 /// Judges a zone by its test points: `Ok` when the listed one is listed and the clean one is clean; otherwise why the
 /// zone cannot be trusted this sweep.
-pub fn zone_health(zone: &ZoneSpec, listed_probe: &Answer, clean_probe: &Answer) -> Result<(), String> {
-    let (listed_point, clean_point) = zone.test_points();
+pub fn zone_health(
+    zone: &ZoneSpec,
+    listed_probe: &Answer,
+    clean_probe: &Answer,
+) -> Result<(), String> {
+    let (listed_point, clean_point) = zone.test_points_for(zone.primary_kind());
     match interpret(zone, clean_probe) {
         Outcome::Clean => {}
         Outcome::Listed { codes, .. } => {
             return Err(format!(
                 "lists its clean test point {clean_point} (answer {}): it would list everything",
-                codes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+                codes
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         Outcome::NotTested { reason } => {
@@ -406,7 +447,9 @@ pub fn zone_health(zone: &ZoneSpec, listed_probe: &Answer, clean_probe: &Answer)
         Outcome::Clean => Err(format!(
             "does not list its test point {listed_point}: the zone is not answering, gone, or needs registration"
         )),
-        Outcome::NotTested { reason } => Err(format!("self-test on {listed_point} failed: {reason}")),
+        Outcome::NotTested { reason } => {
+            Err(format!("self-test on {listed_point} failed: {reason}"))
+        }
     }
 }
 
@@ -468,7 +511,11 @@ pub fn block_hint(reply: &str) -> Option<BlockHint> {
     let ip = lower[said..]
         .split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
         .filter(|t| t.contains('.') || t.matches(':').count() >= 2)
-        .find_map(|t| t.trim_matches(|c| c == '.' || c == ':').parse::<IpAddr>().ok());
+        .find_map(|t| {
+            t.trim_matches(|c| c == '.' || c == ':')
+                .parse::<IpAddr>()
+                .ok()
+        });
     Some(BlockHint { ip })
 }
 
@@ -513,7 +560,10 @@ mod tests {
     #[test]
     fn query_names_reverse_octets_and_nibbles() {
         let ip = Subject::parse("192.0.2.99").unwrap();
-        assert_eq!(ip.query_name("zen.spamhaus.org"), "99.2.0.192.zen.spamhaus.org");
+        assert_eq!(
+            ip.query_name("zen.spamhaus.org"),
+            "99.2.0.192.zen.spamhaus.org"
+        );
         let v6 = Subject::parse("2001:db8::1").unwrap();
         assert_eq!(
             v6.query_name("zen.spamhaus.org"),
@@ -521,7 +571,10 @@ mod tests {
         );
         let d = Subject::parse("Mail.Example.co.uk").unwrap();
         assert_eq!(d, Subject::Domain("example.co.uk".into()));
-        assert_eq!(d.query_name("dbl.spamhaus.org"), "example.co.uk.dbl.spamhaus.org");
+        assert_eq!(
+            d.query_name("dbl.spamhaus.org"),
+            "example.co.uk.dbl.spamhaus.org"
+        );
         assert!(Subject::parse("not a name!").is_err());
     }
 
@@ -529,7 +582,11 @@ mod tests {
     fn zen_codes_mean_what_spamhaus_says_and_refusals_are_not_listings() {
         let zen = zone("zen.spamhaus.org");
         match interpret(&zen, &a(&["127.0.0.2", "127.0.0.4"])) {
-            Outcome::Listed { meanings, informational, .. } => {
+            Outcome::Listed {
+                meanings,
+                informational,
+                ..
+            } => {
                 assert!(meanings[0].starts_with("SBL"));
                 assert!(meanings[1].starts_with("XBL"));
                 assert!(!informational);
@@ -538,7 +595,10 @@ mod tests {
         }
         assert!(matches!(
             interpret(&zen, &a(&["127.0.0.10"])),
-            Outcome::Listed { informational: true, .. }
+            Outcome::Listed {
+                informational: true,
+                ..
+            }
         ));
         for refused in ["127.255.255.254", "127.255.255.252", "127.255.255.255"] {
             assert!(
@@ -567,7 +627,11 @@ mod tests {
     fn bitmask_zones_decode_bits_and_127_0_0_1_is_a_refusal() {
         let uribl = zone("multi.uribl.com");
         match interpret(&uribl, &a(&["127.0.0.10"])) {
-            Outcome::Listed { meanings, informational, .. } => {
+            Outcome::Listed {
+                meanings,
+                informational,
+                ..
+            } => {
                 assert_eq!(meanings.len(), 2, "{meanings:?}");
                 assert!(!informational);
             }
@@ -575,7 +639,10 @@ mod tests {
         }
         assert!(matches!(
             interpret(&uribl, &a(&["127.0.0.4"])),
-            Outcome::Listed { informational: true, .. }
+            Outcome::Listed {
+                informational: true,
+                ..
+            }
         ));
         assert!(matches!(
             interpret(&uribl, &a(&["127.0.0.1"])),
@@ -597,7 +664,8 @@ mod tests {
         assert!(all.contains("list everything"), "{all}");
         let none = zone_health(&z, &Answer::NxDomain, &Answer::NxDomain).unwrap_err();
         assert!(none.contains("does not list"), "{none}");
-        let dead = zone_health(&z, &Answer::Failed("timed out".into()), &Answer::NxDomain).unwrap_err();
+        let dead =
+            zone_health(&z, &Answer::Failed("timed out".into()), &Answer::NxDomain).unwrap_err();
         assert!(dead.contains("timed out"), "{dead}");
     }
 
@@ -632,7 +700,10 @@ mod tests {
         .unwrap();
         assert_eq!(hint.ip, Some("192.0.2.10".parse().unwrap()));
         assert!(block_hint("host mx[198.51.100.7] said: 550 5.1.1 User unknown").is_none());
-        let no_ip = block_hint("550 5.7.1 Our system has detected that this message is listed at bl.example").unwrap();
+        let no_ip = block_hint(
+            "550 5.7.1 Our system has detected that this message is listed at bl.example",
+        )
+        .unwrap();
         assert_eq!(no_ip.ip, None);
     }
 
