@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_foundation;
 mod m20261129_000002_deliveries;
 mod m20261129_000003_audits;
+mod m20261129_000005_webhooks;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_foundation::Migration),
             Box::new(m20261129_000002_deliveries::Migration),
             Box::new(m20261129_000003_audits::Migration),
+            Box::new(m20261129_000005_webhooks::Migration),
         ]
     }
 }
