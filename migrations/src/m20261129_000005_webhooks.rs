@@ -375,7 +375,11 @@ impl MigrationTrait for Migration {
             ("open", &["tenant_id", "open_key"][..], true),
             ("tenant", &["tenant_id", "id"][..], false),
             // The last alert of a rule and scope: what the cool-down is measured from.
-            ("scope", &["tenant_id", "rule_id", "scope_key", "id"][..], false),
+            (
+                "scope",
+                &["tenant_id", "rule_id", "scope_key", "id"][..],
+                false,
+            ),
             ("rule_ref", &["rule_id"][..], false),
         ] {
             manager

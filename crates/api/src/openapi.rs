@@ -26,7 +26,9 @@ problem documents with a stable `code`."
         (name = "tenants", description = "Installation administration"),
         (name = "ingest", description = "What agents send, and the agents' health"),
         (name = "messages", description = "Delivery history: messages, their attempts, recipients"),
-        (name = "stats", description = "Acceptance rates and failures over time")
+        (name = "stats", description = "Acceptance rates and failures over time"),
+        (name = "webhooks", description = "Signed event deliveries to the tenant's endpoints (Standard Webhooks)"),
+        (name = "alerts", description = "Alert rules and the alerts they raise")
     )
 )]
 pub struct ApiDoc;

@@ -21,6 +21,10 @@ pub struct AppState {
     pub metrics: Metrics,
     pub settings: Settings,
     pub statsd: Option<crate::statsd::Statsd>,
+    /// Encrypts webhook signing secrets at rest (key derived from the installation's signing secret).
+    pub cipher: relaywatch_store::secrets::SecretCipher,
+    /// Vets webhook URLs when endpoints are created or changed.
+    pub webhook_guard: relaywatch_webhooks::Guard,
 }
 
 pub struct Application {
@@ -54,12 +58,16 @@ impl Application {
             ),
             None => None,
         };
+        let cipher = relaywatch_store::secrets::SecretCipher::new(secret.expose().as_bytes());
+        let webhook_guard = relaywatch_webhooks::Guard::new(&settings.webhooks)?;
         let state = web::Data::new(AppState {
             store: store.clone(),
             jwt,
             metrics: Metrics::new(),
             settings,
             statsd,
+            cipher,
+            webhook_guard,
         });
         let spec = crate::openapi::document();
         let server = HttpServer::new(move || {

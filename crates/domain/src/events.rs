@@ -75,8 +75,14 @@ mod tests {
 
     #[test]
     fn subscriptions_match_by_name_or_star_but_never_the_test_event() {
-        assert!(subscribed_to(["delivery.bounced"].into_iter(), DELIVERY_BOUNCED));
-        assert!(!subscribed_to(["delivery.bounced"].into_iter(), ALERT_TRIGGERED));
+        assert!(subscribed_to(
+            ["delivery.bounced"].into_iter(),
+            DELIVERY_BOUNCED
+        ));
+        assert!(!subscribed_to(
+            ["delivery.bounced"].into_iter(),
+            ALERT_TRIGGERED
+        ));
         assert!(subscribed_to(["*"].into_iter(), AGENT_SILENT));
         assert!(!subscribed_to(["*"].into_iter(), WEBHOOK_TEST));
         assert!(is_subscribable("*"));

@@ -453,7 +453,10 @@ impl Store {
     }
 
     /// Every enabled rule of the tenant.
-    pub async fn enabled_alert_rules(&self, tenant: TenantId) -> StoreResult<Vec<alert_rule::Model>> {
+    pub async fn enabled_alert_rules(
+        &self,
+        tenant: TenantId,
+    ) -> StoreResult<Vec<alert_rule::Model>> {
         Ok(alert_rule::Entity::find()
             .filter(alert_rule::Column::TenantId.eq(tenant.as_uuid()))
             .filter(alert_rule::Column::Enabled.eq(true))
@@ -661,7 +664,10 @@ impl Store {
         if let Some(c) = column {
             sql.push(" AND ").push(c).push(" IS NOT NULL");
             if let Some(v) = only {
-                sql.push(" AND ").push(c).push(" = ").bind(v.to_ascii_lowercase());
+                sql.push(" AND ")
+                    .push(c)
+                    .push(" = ")
+                    .bind(v.to_ascii_lowercase());
             }
             sql.push(" GROUP BY ").push(c).push(" ORDER BY ").push(c);
         }

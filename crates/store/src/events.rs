@@ -279,7 +279,9 @@ impl Store {
             let map = self.events.subscriptions.lock().expect("cache lock");
             map.get(&tenant)
                 .filter(|(at, _)| at.elapsed() < SUBSCRIPTION_CACHE_TTL)
-                .map(|(_, types)| types::subscribed_to(types.iter().map(String::as_str), event_type))
+                .map(|(_, types)| {
+                    types::subscribed_to(types.iter().map(String::as_str), event_type)
+                })
         };
         if let Some(hit) = cached {
             return Ok(hit);

@@ -173,7 +173,8 @@ impl SecretCipher {
             return Err(UndecryptableSecret);
         }
         let (nonce, sealed) = raw.split_at(aead::NONCE_LEN);
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| UndecryptableSecret)?;
+        let nonce =
+            aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| UndecryptableSecret)?;
         let mut sealed = sealed.to_vec();
         let plain = self
             .key
@@ -208,7 +209,11 @@ mod tests {
         let stored = cipher.encrypt("webhook:1", "whsec_abc");
         assert!(stored.starts_with("v1."));
         assert!(!stored.contains("whsec_abc"));
-        assert_ne!(stored, cipher.encrypt("webhook:1", "whsec_abc"), "random nonce");
+        assert_ne!(
+            stored,
+            cipher.encrypt("webhook:1", "whsec_abc"),
+            "random nonce"
+        );
         assert_eq!(cipher.decrypt("webhook:1", &stored).unwrap(), "whsec_abc");
         assert!(cipher.decrypt("webhook:2", &stored).is_err());
         assert!(

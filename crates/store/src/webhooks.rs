@@ -216,7 +216,8 @@ impl Store {
         let at = now();
         let old = row.secret.clone();
         // A current secret this installation cannot read (the installation secret changed) is not kept for overlap.
-        let keep_old = overlap > Duration::zero() && cipher.decrypt(&secret_context(id), &old).is_ok();
+        let keep_old =
+            overlap > Duration::zero() && cipher.decrypt(&secret_context(id), &old).is_ok();
         let mut active: webhook_endpoint::ActiveModel = row.into();
         active.secret = Set(cipher.encrypt(&secret_context(id), &secret));
         active.previous_secret = Set(keep_old.then_some(old));
@@ -264,7 +265,14 @@ impl Store {
             q = q.filter(webhook_delivery::Column::Id.lt(b));
         }
         let rows = q.limit(limit + 1).all(self.connection()).await?;
-        let page = crate::into_page(rows, PageRequest { after: before, limit }, |r| r.id);
+        let page = crate::into_page(
+            rows,
+            PageRequest {
+                after: before,
+                limit,
+            },
+            |r| r.id,
+        );
         let trails = self.with_attempts(tenant, page.items).await?;
         Ok(Page {
             items: trails,
@@ -350,16 +358,15 @@ impl Store {
             .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(at))
             .filter(webhook_delivery::Column::TenantId.eq(tenant.as_uuid()))
             .filter(webhook_delivery::Column::Id.eq(trail.delivery.id))
-            .filter(
-                webhook_delivery::Column::Status
-                    .is_in([DELIVERY_FAILED, DELIVERY_SUCCEEDED]),
-            )
+            .filter(webhook_delivery::Column::Status.is_in([DELIVERY_FAILED, DELIVERY_SUCCEEDED]))
             .exec(self.connection())
             .await?;
         if res.rows_affected == 0 {
             return Ok(Err(ReplayRefused::InProgress));
         }
-        Ok(Ok(self.find_webhook_delivery(tenant, endpoint.id, id).await?))
+        Ok(Ok(self
+            .find_webhook_delivery(tenant, endpoint.id, id)
+            .await?))
     }
 }
 
@@ -537,7 +544,10 @@ impl Store {
                     Expr::value(DELIVERY_DELIVERING),
                 )
                 .col_expr(webhook_delivery::Column::LeaseToken, Expr::value(token))
-                .col_expr(webhook_delivery::Column::LeaseUntil, Expr::value(lease_until))
+                .col_expr(
+                    webhook_delivery::Column::LeaseUntil,
+                    Expr::value(lease_until),
+                )
                 .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(at))
                 .filter(webhook_delivery::Column::Id.eq(d.id))
                 .filter(due_condition(at))
@@ -605,7 +615,10 @@ impl Store {
             .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now()));
         health = if outcome.succeeded {
             health
-                .col_expr(webhook_endpoint::Column::ConsecutiveFailures, Expr::value(0))
+                .col_expr(
+                    webhook_endpoint::Column::ConsecutiveFailures,
+                    Expr::value(0),
+                )
                 .col_expr(
                     webhook_endpoint::Column::FailingSince,
                     Expr::value(Option::<DateTime<Utc>>::None),
@@ -714,7 +727,9 @@ impl Store {
                 .await?
             && ep.enabled
             && ep.consecutive_failures >= disable.after_failures
-            && ep.failing_since.is_some_and(|since| at - since >= disable.after)
+            && ep
+                .failing_since
+                .is_some_and(|since| at - since >= disable.after)
         {
             disable_endpoint(&txn, tenant, &ep, outcome, at).await?;
             recorded.disabled_endpoint = true;

@@ -102,7 +102,9 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         [192, 168, ..] => "a private address (RFC 1918, 192.168.0.0/16)",
         [169, 254, 169, 254] => "a cloud metadata address (169.254.169.254)",
         [169, 254, ..] => "a link-local address (169.254.0.0/16)",
-        [100, b, ..] if (64..128).contains(&b) => "a shared CGNAT address (RFC 6598, 100.64.0.0/10)",
+        [100, b, ..] if (64..128).contains(&b) => {
+            "a shared CGNAT address (RFC 6598, 100.64.0.0/10)"
+        }
         [168, 63, 129, 16] => "a cloud metadata address (Azure 168.63.129.16)",
         [255, 255, 255, 255] => "the broadcast address",
         [a, ..] if (224..240).contains(&a) => "a multicast address (224.0.0.0/4)",
@@ -154,7 +156,9 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         s if s & 0xff00 == 0xff00 => "a multicast address (ff00::/8)",
         0x2002 => "a 6to4 address (2002::/16), which tunnels to an IPv4 address",
         _ if in_net("2001:db8::/32") => "a documentation address (2001:db8::/32)",
-        _ if in_net("2001::/32") => "a Teredo address (2001::/32), which tunnels to an IPv4 address",
+        _ if in_net("2001::/32") => {
+            "a Teredo address (2001::/32), which tunnels to an IPv4 address"
+        }
         _ if in_net("2001::/23") => "an IETF protocol address (2001::/23)",
         _ if in_net("64:ff9b:1::/48") => "a local-use NAT64 address (64:ff9b:1::/48)",
         _ if in_net("100::/64") => "a discard-only address (100::/64)",
@@ -284,7 +288,10 @@ impl Guard {
             }
         }
         Ok(Vetted {
-            addrs: ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect(),
+            addrs: ips
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect(),
             host_name,
             url,
         })
@@ -392,10 +399,7 @@ mod tests {
             "http://2130706433/",
         ] {
             let err = strict.vet(url).await.unwrap_err();
-            assert!(
-                matches!(err, GuardError::Forbidden { .. }),
-                "{url}: {err}"
-            );
+            assert!(matches!(err, GuardError::Forbidden { .. }), "{url}: {err}");
             assert!(err.to_string().contains("webhooks.allow_networks"), "{err}");
         }
         let ok = strict.vet("https://93.184.215.14:8443/hook").await.unwrap();
@@ -409,7 +413,12 @@ mod tests {
         })
         .unwrap();
         assert!(loopback_allowed.vet("http://127.0.0.1:1234/").await.is_ok());
-        assert!(loopback_allowed.vet("http://[::ffff:127.0.0.1]/").await.is_ok());
+        assert!(
+            loopback_allowed
+                .vet("http://[::ffff:127.0.0.1]/")
+                .await
+                .is_ok()
+        );
         assert!(loopback_allowed.vet("http://10.0.0.1/").await.is_err());
         assert!(loopback_allowed.vet("http://[::1]/").await.is_err());
     }

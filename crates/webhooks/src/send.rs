@@ -123,7 +123,9 @@ impl Sender {
             Err(e) if e.is_connect() => {
                 return SendOutcome::failed(started, format!("could not connect: {}", chain(&e)));
             }
-            Err(e) => return SendOutcome::failed(started, format!("request failed: {}", chain(&e))),
+            Err(e) => {
+                return SendOutcome::failed(started, format!("request failed: {}", chain(&e)));
+            }
         };
         let status = res.status();
         let mut excerpt: Vec<u8> = Vec::new();
