@@ -639,6 +639,19 @@ impl Store {
                 )
                 .col_expr(webhook_endpoint::Column::LastFailureAt, Expr::value(at))
         };
+        // Lock order: endpoint, then delivery (as in the claim).
+        health.exec(&txn).await?;
+        let endpoint_now = webhook_endpoint::Entity::find_by_id(d.endpoint_id)
+            .one(&txn)
+            .await?;
+        // An endpoint disabled meanwhile (by another attempt's failure, or paused) gets no retry of a failure.
+        let retry_at = retry_at.filter(|_| endpoint_now.as_ref().is_some_and(|e| e.enabled));
+        let error = match (&outcome.error, retry_at, &endpoint_now) {
+            (Some(e), None, Some(ep)) if !ep.enabled && !outcome.succeeded => {
+                Some(format!("{e}; not retried: the endpoint is disabled"))
+            }
+            (e, _, _) => e.clone(),
+        };
         // The delivery must still be ours: it is updated only under the lease token that claimed it.
         let mut upd = webhook_delivery::Entity::update_many()
             .col_expr(
@@ -659,7 +672,7 @@ impl Store {
             )
             .col_expr(
                 webhook_delivery::Column::LastError,
-                Expr::value(outcome.error.clone()),
+                Expr::value(error.clone()),
             )
             .col_expr(
                 webhook_delivery::Column::LastLatencyMs,
@@ -696,8 +709,6 @@ impl Store {
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
         };
-        // Lock order: endpoint, then delivery.
-        health.exec(&txn).await?;
         if upd.exec(&txn).await?.rows_affected == 0 {
             txn.rollback().await?;
             return Ok(Recorded {
@@ -722,9 +733,7 @@ impl Store {
         .await?;
         let mut recorded = Recorded::default();
         if !outcome.succeeded
-            && let Some(ep) = webhook_endpoint::Entity::find_by_id(d.endpoint_id)
-                .one(&txn)
-                .await?
+            && let Some(ep) = endpoint_now
             && ep.enabled
             && ep.consecutive_failures >= disable.after_failures
             && ep

@@ -81,6 +81,23 @@ pub async fn evaluate_rule(
     rule: &alert_rule::Model,
     now: DateTime<Utc>,
 ) -> StoreResult<Evaluation> {
+    let listings = if rule.kind == BLOCKLIST_LISTED {
+        store.open_blocklist_listings(tenant).await?
+    } else {
+        Vec::new()
+    };
+    evaluate_rule_with_listings(store, tenant, rule, now, listings).await
+}
+
+/// [`evaluate_rule`] with the blocklist listings (subject, zone) a `blocklist_listed` rule sees given by the caller
+/// instead of read from the store (tests; other kinds ignore them).
+pub async fn evaluate_rule_with_listings(
+    store: &Store,
+    tenant: TenantId,
+    rule: &alert_rule::Model,
+    now: DateTime<Utc>,
+    listings: Vec<(String, String)>,
+) -> StoreResult<Evaluation> {
     let open = store.open_alerts_of_rule(tenant, rule.id).await?;
     let mut agents = BTreeMap::new();
     let breaches = match rule.kind.as_str() {
@@ -88,7 +105,7 @@ pub async fn evaluate_rule(
         | HARD_BOUNCE_RATE_ABOVE
         | PROVIDER_DEFERRAL_SPIKE
         | PROVIDER_BOUNCE_SPIKE => rate_breaches(store, tenant, rule, now).await?,
-        BLOCKLIST_LISTED => listing_breaches(store, tenant, rule).await?,
+        BLOCKLIST_LISTED => listing_breaches(rule, listings),
         AUDIT_REGRESSED => audit_breaches(store, tenant, rule, &open).await?,
         AGENT_SILENT => {
             agents = tenant_agents(store, tenant).await?;
@@ -233,14 +250,8 @@ async fn rate_breaches(
     Ok(out)
 }
 
-async fn listing_breaches(
-    store: &Store,
-    tenant: TenantId,
-    rule: &alert_rule::Model,
-) -> StoreResult<Vec<Breach>> {
-    Ok(store
-        .open_blocklist_listings(tenant)
-        .await?
+fn listing_breaches(rule: &alert_rule::Model, listings: Vec<(String, String)>) -> Vec<Breach> {
+    listings
         .into_iter()
         .filter(|(subject, _)| {
             rule.scope_value
@@ -254,7 +265,7 @@ async fn listing_breaches(
             details: json!({ "subject": subject, "zone": zone }),
             on_open: Vec::new(),
         })
-        .collect())
+        .collect()
 }
 
 fn error_keys(findings: &[Finding]) -> BTreeMap<(String, String), &Finding> {
