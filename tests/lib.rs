@@ -4,7 +4,9 @@
 //! points at a PostgreSQL server (`postgres://postgres@127.0.0.1:5432/postgres`), a database created for the test
 //! (named `rw_test_*`; CI drops old ones before a run).
 
+pub mod dns;
 pub mod dnsbl;
+pub mod receiver;
 
 use relaywatch_api::settings::Secret;
 use relaywatch_api::{Application, Settings};
@@ -154,6 +156,61 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         admin_password: first.admin_password,
         handle,
     }
+}
+
+/// The key the test servers encrypt webhook secrets with (derived from [`TEST_SIGNING_SECRET`], as in production).
+pub fn test_cipher() -> relaywatch_store::secrets::SecretCipher {
+    relaywatch_store::secrets::SecretCipher::new(TEST_SIGNING_SECRET.as_bytes())
+}
+
+/// Webhook settings for tests: loopback allowed (receivers run there), short timeouts and backoff so retries
+/// happen within a test, and endpoints never disabled unless a test asks for it.
+pub fn test_webhook_settings() -> relaywatch_webhooks::WebhookSettings {
+    relaywatch_webhooks::WebhookSettings {
+        allow_networks: vec!["127.0.0.0/8".parse().unwrap()],
+        timeout_ms: 2_000,
+        max_attempts: 5,
+        retry_base_ms: 50,
+        retry_factor: 2.0,
+        retry_max_delay_ms: 200,
+        disable_after_failures: 1_000,
+        disable_after_secs: 0,
+        lease_grace_ms: 0,
+        ..relaywatch_webhooks::WebhookSettings::default()
+    }
+}
+
+/// A server whose webhooks may target loopback (with [`test_webhook_settings`]).
+pub async fn spawn_app_allowing_loopback() -> TestApp {
+    spawn_app_with(|s| s.webhooks = test_webhook_settings()).await
+}
+
+/// Verifies a Standard Webhooks request with HMAC-SHA256 from the RustCrypto crates (not the implementation under
+/// test): true when one of the `v1,` signatures in `webhook-signature` is the MAC of `id.timestamp.body` under the
+/// base64-decoded `whsec_` secret.
+pub fn verify_standard_webhook(
+    secret: &str,
+    id: &str,
+    timestamp: &str,
+    signatures: &str,
+    body: &[u8],
+) -> bool {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let Some(key) = secret
+        .strip_prefix("whsec_")
+        .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
+    else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    signatures
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|sig| sig == expected)
 }
 
 trait ParseEmail {

@@ -11,6 +11,7 @@ mod m20261129_000001_foundation;
 mod m20261129_000002_deliveries;
 mod m20261129_000003_audits;
 mod m20261129_000004_blocklists;
+mod m20261129_000005_webhooks;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_deliveries::Migration),
             Box::new(m20261129_000003_audits::Migration),
             Box::new(m20261129_000004_blocklists::Migration),
+            Box::new(m20261129_000005_webhooks::Migration),
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! Tenant isolation, driven by a table of every tenant-scoped endpoint. A test compares the table with the OpenAPI
 //! document, so a new endpoint that is not in the table fails the suite until someone decides how to test it.
 
-use relaywatch_tests::{TestApp, spawn_app};
+use relaywatch_tests::{TestApp, spawn_app_allowing_loopback as spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -34,6 +34,37 @@ fn object_endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::GET, "/v1/domains/{domain}/audits", None),
         (Method::GET, "/v1/domains/{domain}/audits/latest", None),
         (Method::GET, "/v1/domains/{domain}/audits/{id}", None),
+        (Method::GET, "/v1/webhooks/{id}", None),
+        (
+            Method::PATCH,
+            "/v1/webhooks/{id}",
+            Some(json!({"event_types": ["agent.silent"]})),
+        ),
+        (Method::DELETE, "/v1/webhooks/{id}", None),
+        (
+            Method::POST,
+            "/v1/webhooks/{id}/rotate-secret",
+            Some(json!({"overlap_seconds": 0})),
+        ),
+        (Method::POST, "/v1/webhooks/{id}/test", Some(json!({}))),
+        (Method::GET, "/v1/webhooks/{id}/deliveries", None),
+        (
+            Method::GET,
+            "/v1/webhooks/{id}/deliveries/{delivery_id}",
+            None,
+        ),
+        (
+            Method::POST,
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+            Some(json!({})),
+        ),
+        (Method::GET, "/v1/alert-rules/{id}", None),
+        (
+            Method::PATCH,
+            "/v1/alert-rules/{id}",
+            Some(json!({"name": "stolen", "enabled": false})),
+        ),
+        (Method::DELETE, "/v1/alert-rules/{id}", None),
     ]
 }
 
@@ -56,6 +87,9 @@ const LISTINGS: &[(&str, &str)] = &[
     ("/v1/listings", "?state=all"),
     ("/v1/listings/history", ""),
     ("/v1/blocklist-zones", ""),
+    ("/v1/webhooks", ""),
+    ("/v1/alert-rules", ""),
+    ("/v1/alerts", ""),
 ];
 
 /// Lookups by a value rather than an id: another tenant gets an empty answer, never tenant A's data.
@@ -67,6 +101,9 @@ const MARKERS: &[&str] = &[
     "a-customer.example",
     "secret-tag",
     "a.example",
+    "a-secret-hook",
+    "a-secret-rule",
+    "a-secret-alert",
 ];
 
 /// Writes that only ever go into the caller's own tenant (their isolation is tested in ingest.rs).
@@ -173,6 +210,51 @@ async fn objects_of_tenant_a(app: &TestApp) -> HashMap<&'static str, String> {
         .await
         .id(),
     );
+    // A webhook endpoint, a queued delivery of it, an alert rule and an alert.
+    let hook = app
+        .post(
+            "/v1/webhooks",
+            k,
+            json!({"url": "http://127.0.0.1:9/a-secret-hook", "event_types": ["audit.resolved"]}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    ids.insert("webhooks", hook.id());
+    let test = app
+        .post(&format!("/v1/webhooks/{}/test", hook.id()), k, json!({}))
+        .await;
+    assert_eq!(test.status, 202, "{}", test.text);
+    ids.insert("webhook-deliveries", test.id());
+    let rule = app
+        .post(
+            "/v1/alert-rules",
+            k,
+            json!({"kind": "agent_silent", "name": "a-secret-rule"}),
+        )
+        .await;
+    assert_eq!(rule.status, 201, "{}", rule.text);
+    ids.insert("alert-rules", rule.id());
+    let alert = app
+        .store
+        .open_alert(
+            app.tenant_id,
+            &relaywatch_store::alerts::OpenAlert {
+                rule: None,
+                kind: "webhook_disabled".into(),
+                scope_key: "a-secret-alert".into(),
+                summary: "a-secret-alert".into(),
+                value: None,
+                threshold: None,
+                details: json!({}),
+                cooldown_minutes: 0,
+            },
+            chrono::Utc::now(),
+            Vec::new(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    ids.insert("alerts", alert.id.to_string());
     ids
 }
 
@@ -193,6 +275,7 @@ async fn another_tenants_key_can_neither_read_nor_change_objects() {
             .unwrap();
         let path = template
             .replace("{id}", &ids[resource])
+            .replace("{delivery_id}", &ids["webhook-deliveries"])
             .replace("{domain}", TENANT_A_DOMAIN);
         let r = app.call(method.clone(), &path, Some(&key_b), body).await;
         assert_eq!(
@@ -263,6 +346,29 @@ async fn another_tenants_key_can_neither_read_nor_change_objects() {
             .body["description"],
         "a"
     );
+    let hook = app
+        .get(&format!("/v1/webhooks/{}", ids["webhooks"]), k)
+        .await;
+    assert_eq!(hook.body["event_types"], json!(["audit.resolved"]));
+    assert!(
+        hook.body["previous_secret_expires_at"].is_null(),
+        "the secret was not rotated"
+    );
+    assert_eq!(
+        app.get(&format!("/v1/webhooks/{}/deliveries", ids["webhooks"]), k)
+            .await
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "no test delivery was queued by tenant B"
+    );
+    let rule = app
+        .get(&format!("/v1/alert-rules/{}", ids["alert-rules"]), k)
+        .await;
+    assert_eq!(rule.body["name"], "a-secret-rule");
+    assert_eq!(rule.body["enabled"], true);
 }
 
 #[tokio::test]
@@ -290,6 +396,7 @@ async fn a_user_token_of_another_tenant_is_isolated_too() {
                 method.clone(),
                 &template
                     .replace("{id}", &ids[resource])
+                    .replace("{delivery_id}", &ids["webhook-deliveries"])
                     .replace("{domain}", TENANT_A_DOMAIN),
                 Some(&token_b),
                 body,

@@ -1,6 +1,7 @@
 //! API tests: each test spawns Relaywatch on port 0 with its own database (SQLite, or PostgreSQL when
 //! `RELAYWATCH_TEST_DATABASE_URL` is set) and talks to it over HTTP.
 
+mod alerts;
 mod api_keys;
 mod audits;
 mod auth;
@@ -16,3 +17,5 @@ mod sending_ips;
 mod storage;
 mod tenants;
 mod users;
+mod webhook_delivery;
+mod webhooks;

@@ -23,13 +23,18 @@ async fn main() {
             let mut t = String::from("2.0.0.127 A 127.0.0.2\n");
             for ip in ips.iter().skip(z).step_by(20) {
                 let [a, b, c, d] = ip.octets();
-                t.push_str(&format!("{d}.{c}.{b}.{a} A 127.0.0.2\n{d}.{c}.{b}.{a} TXT \"listed {ip}\"\n"));
+                t.push_str(&format!(
+                    "{d}.{c}.{b}.{a} A 127.0.0.2\n{d}.{c}.{b}.{a} TXT \"listed {ip}\"\n"
+                ));
                 expected += 1;
             }
             (format!("bl{z}.bench"), t)
         })
         .collect();
-    let zones: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let zones: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let server = DnsblServer::start(&zones, &[]).await;
     let specs: Vec<_> = texts
         .iter()
@@ -49,7 +54,10 @@ async fn main() {
     let health = checker.zones_health(&specs, SelfTest::Strict).await;
     let results = checker.check_all(&subjects, &specs, &health).await;
     let took = started.elapsed();
-    let listed = results.iter().filter(|(_, r)| r.outcome.is_listed()).count();
+    let listed = results
+        .iter()
+        .filter(|(_, r)| r.outcome.is_listed())
+        .count();
     let not_tested = results
         .iter()
         .filter(|(_, r)| r.outcome.state() == "not_tested")

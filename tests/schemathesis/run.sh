@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# schemathesis against a live `relaywatch serve` (SQLite, free loopback port) with the installation admin's key, over
+# schemathesis against a live `relaywatch serve --no-worker` (SQLite, free loopback port) with the installation admin's key, over
 # every operation of openapi/openapi.json: no 5xx, every status code documented, content types and response bodies as
 # the spec says. Bounded for CI: SCHEMATHESIS_MAX_EXAMPLES per operation (default 25), SCHEMATHESIS_MAX_TIME seconds
 # for the main pass (default 200; the second pass at most 30), a fixed seed (SCHEMATHESIS_SEED) so a failure

@@ -29,11 +29,13 @@ pub enum ErrorCode {
     InvalidQuery,
     DatabaseUnavailable,
     Internal,
+    WebhookDisabled,
+    DeliveryInProgress,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::MissingCredentials,
         ErrorCode::InvalidToken,
         ErrorCode::TokenExpired,
@@ -50,6 +52,8 @@ impl ErrorCode {
         ErrorCode::InvalidQuery,
         ErrorCode::DatabaseUnavailable,
         ErrorCode::Internal,
+        ErrorCode::WebhookDisabled,
+        ErrorCode::DeliveryInProgress,
     ];
 
     /// The table: HTTP status, stable code, short title.
@@ -131,6 +135,16 @@ impl ErrorCode {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "Internal error",
+            ),
+            WebhookDisabled => (
+                StatusCode::CONFLICT,
+                "webhook_disabled",
+                "The webhook endpoint is disabled",
+            ),
+            DeliveryInProgress => (
+                StatusCode::CONFLICT,
+                "delivery_in_progress",
+                "The delivery is queued or being delivered already",
             ),
         }
     }

@@ -27,7 +27,9 @@ problem documents with a stable `code`."
         (name = "ingest", description = "What agents send, and the agents' health"),
         (name = "messages", description = "Delivery history: messages, their attempts, recipients"),
         (name = "stats", description = "Acceptance rates and failures over time"),
-        (name = "blocklists", description = "DNS blocklist listings of the tenant's sending IPs and domains, their history, and the zones checked")
+        (name = "blocklists", description = "DNS blocklist listings of the tenant's sending IPs and domains, their history, and the zones checked"),
+        (name = "webhooks", description = "Signed event deliveries to the tenant's endpoints (Standard Webhooks)"),
+        (name = "alerts", description = "Alert rules and the alerts they raise")
     )
 )]
 pub struct ApiDoc;

@@ -57,6 +57,8 @@ pub struct Settings {
     pub worker_enabled: bool,
     /// DNS blocklist sweeps: interval, nameservers, limits, Spamhaus DQS key, zones added or removed (`[blocklists]`).
     pub blocklists: relaywatch_worker::blocklist::BlocklistSettings,
+    /// Webhook delivery: networks allowed despite the SSRF guard, resolvers, timeouts, retries.
+    pub webhooks: relaywatch_webhooks::WebhookSettings,
 }
 
 impl Default for Settings {
@@ -75,6 +77,7 @@ impl Default for Settings {
             statsd_prefix: "relaywatch".to_string(),
             worker_enabled: true,
             blocklists: Default::default(),
+            webhooks: relaywatch_webhooks::WebhookSettings::default(),
         }
     }
 }
@@ -94,6 +97,8 @@ pub enum SettingsError {
         value: String,
         message: String,
     },
+    #[error("environment variable {0}")]
+    WebhooksEnv(String),
 }
 
 impl Settings {
@@ -188,6 +193,9 @@ impl Settings {
                 .map(str::to_string)
                 .collect();
         }
+        self.webhooks
+            .apply_env(&env)
+            .map_err(SettingsError::WebhooksEnv)?;
         Ok(())
     }
 
@@ -286,6 +294,38 @@ mod tests {
     }
 
     #[test]
+    fn webhook_settings_come_from_the_file_and_the_environment() {
+        let dir = std::env::temp_dir().join(format!("rw-settings-wh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("relaywatch.toml");
+        std::fs::write(
+            &file,
+            "[webhooks]\nallow_networks = [\"10.0.0.0/8\"]\ntimeout_ms = 2000\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file), env_of(&[])).unwrap();
+        assert_eq!(s.webhooks.allow_networks[0].to_string(), "10.0.0.0/8");
+        assert_eq!(s.webhooks.timeout_ms, 2000);
+        let s = Settings::load(
+            Some(&file),
+            env_of(&[("RELAYWATCH_WEBHOOKS_ALLOW_NETWORKS", "127.0.0.0/8,::1")]),
+        )
+        .unwrap();
+        assert_eq!(s.webhooks.allow_networks.len(), 2);
+        assert_eq!(s.webhooks.allow_networks[0].to_string(), "127.0.0.0/8");
+        let err = Settings::load(
+            None,
+            env_of(&[("RELAYWATCH_WEBHOOKS_ALLOW_NETWORKS", "everything")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RELAYWATCH_WEBHOOKS_ALLOW_NETWORKS"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let s = Settings {
             signing_secret: Some(Secret::new("hunter2")),
@@ -330,6 +370,8 @@ mod example_config {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/relaywatch.example.toml");
         let s = Settings::load(Some(&path), |_| None).unwrap();
         assert_eq!(s.listen.port(), 8080);
+        assert!(s.webhooks.allow_networks.is_empty());
+        assert_eq!(s.webhooks.timeout_ms, 10_000);
         assert_eq!(s.data_dir, PathBuf::from("/var/lib/relaywatch"));
         assert!(s.database_url.is_none());
     }

@@ -23,6 +23,10 @@ pub struct AppState {
     pub statsd: Option<crate::statsd::Statsd>,
     /// Blocklist lookups for checks on demand (sweeps run in the worker).
     pub blocklists: relaywatch_worker::blocklist::Checker,
+    /// Encrypts webhook signing secrets at rest (key derived from the installation's signing secret).
+    pub cipher: relaywatch_store::secrets::SecretCipher,
+    /// Vets webhook URLs when endpoints are created or changed.
+    pub webhook_guard: relaywatch_webhooks::Guard,
 }
 
 pub struct Application {
@@ -57,6 +61,8 @@ impl Application {
             None => None,
         };
         let blocklists = relaywatch_worker::blocklist::Checker::new(settings.blocklists.clone())?;
+        let cipher = relaywatch_store::secrets::SecretCipher::new(secret.expose().as_bytes());
+        let webhook_guard = relaywatch_webhooks::Guard::new(&settings.webhooks)?;
         let state = web::Data::new(AppState {
             store: store.clone(),
             jwt,
@@ -64,6 +70,8 @@ impl Application {
             settings,
             statsd,
             blocklists,
+            cipher,
+            webhook_guard,
         });
         let spec = crate::openapi::document();
         let server = HttpServer::new(move || {

@@ -257,6 +257,13 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         println!("admin_password={}", first.admin_password);
     }
     let worker_enabled = s.worker_enabled;
+    let worker_config = relaywatch_worker::WorkerConfig {
+        webhooks: s.webhooks.clone(),
+        cipher: relaywatch_store::secrets::SecretCipher::new(
+            s.resolve_signing_secret()?.expose().as_bytes(),
+        ),
+        blocklists: s.blocklists.clone(),
+    };
     let app = Application::build_with_store(s.clone(), store.clone()).await?;
     let base = format!("http://{}:{}", s.listen.ip(), app.port());
     eprintln!(
@@ -271,10 +278,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let handle = app.handle();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let worker = worker_enabled.then(|| {
-        let settings = relaywatch_worker::WorkerSettings {
-            blocklists: s.blocklists.clone(),
-        };
-        tokio::spawn(relaywatch_worker::run_with(store, settings, async move {
+        tokio::spawn(relaywatch_worker::run(store, worker_config, async move {
             let _ = stop_rx.await;
         }))
     });

@@ -17,7 +17,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_relaywatch");
 fn zone(origin: &str, records: &str) -> (String, String) {
     (
         format!("{origin}."),
-        format!("$TTL 60\n@ SOA ns.test. hostmaster.test. 1 3600 600 86400 60\n@ NS ns.test.\n{records}"),
+        format!(
+            "$TTL 60\n@ SOA ns.test. hostmaster.test. 1 3600 600 86400 60\n@ NS ns.test.\n{records}"
+        ),
     )
 }
 
@@ -39,14 +41,12 @@ fn dns() -> std::net::SocketAddr {
             for (origin, text) in zones {
                 let origin = Name::from_str(&origin).unwrap();
                 let (origin, records) = Parser::new(text, None, Some(origin)).parse().unwrap();
-                let handler =
-                    InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
-                        origin.clone(),
-                        records,
-                        ZoneType::Primary,
-                        AxfrPolicy::Deny,
-                    )
-                    .unwrap();
+                let handler = InMemoryZoneHandler::<
+                    hickory_server::net::runtime::TokioRuntimeProvider,
+                >::new(
+                    origin.clone(), records, ZoneType::Primary, AxfrPolicy::Deny
+                )
+                .unwrap();
                 catalog.upsert(LowerName::new(&origin), vec![Arc::new(handler)]);
             }
             let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -79,7 +79,16 @@ fn json_names_each_zone_state_codes_meaning_and_reason() {
     let ns = dns();
     let (status, out, err) = check(
         ns,
-        &["192.0.2.10", "--zone", "bl.test", "--zone", "everything.test", "--zone", "unserved.test", "--json"],
+        &[
+            "192.0.2.10",
+            "--zone",
+            "bl.test",
+            "--zone",
+            "everything.test",
+            "--zone",
+            "unserved.test",
+            "--json",
+        ],
     );
     assert_eq!(status, 1, "listed exits 1; stderr: {err}");
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -95,7 +104,10 @@ fn json_names_each_zone_state_codes_meaning_and_reason() {
     // Lists its clean test point (127.0.0.1): a broken zone, not a listing.
     let all = by("everything.test");
     assert_eq!(all["state"], "not_tested", "{all}");
-    assert!(all["reason"].as_str().unwrap().contains("127.0.0.1"), "{all}");
+    assert!(
+        all["reason"].as_str().unwrap().contains("127.0.0.1"),
+        "{all}"
+    );
     // A zone the server does not serve answers REFUSED: not tested.
     assert_eq!(by("unserved.test")["state"], "not_tested");
 }

@@ -4,6 +4,7 @@
 //! `parse` constructor, so every other crate can trust a value it holds. No I/O happens in this crate.
 
 pub mod auth;
+pub mod events;
 pub mod ids;
 pub mod names;
 pub mod network;

@@ -11,6 +11,7 @@ use relaywatch_domain::TenantId;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -170,6 +171,19 @@ impl Store {
         id: Uuid,
         outcome: AuditOutcome,
     ) -> StoreResult<()> {
+        self.complete_audit_with_events(tenant, id, outcome, Vec::new())
+            .await
+    }
+
+    /// Records a finished run and emits `events` (`audit.regressed`, `audit.resolved`) in the same transaction.
+    pub async fn complete_audit_with_events(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        outcome: AuditOutcome,
+        events: Vec<crate::events::NewEvent>,
+    ) -> StoreResult<()> {
+        let txn = self.connection().begin().await?;
         audit_run::Entity::update_many()
             .col_expr(audit_run::Column::Status, Expr::value(STATUS_COMPLETED))
             .col_expr(audit_run::Column::Score, Expr::value(outcome.score))
@@ -193,8 +207,10 @@ impl Store {
             .col_expr(audit_run::Column::FinishedAt, Expr::value(now()))
             .filter(audit_run::Column::TenantId.eq(tenant.as_uuid()))
             .filter(audit_run::Column::Id.eq(id))
-            .exec(self.connection())
+            .exec(&txn)
             .await?;
+        crate::events::emit_events(&txn, tenant, events).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -237,6 +253,23 @@ impl Store {
             .filter(audit_run::Column::Status.eq(STATUS_COMPLETED))
             .order_by_desc(audit_run::Column::Id)
             .one(self.connection())
+            .await?)
+    }
+
+    /// The `n` most recent completed runs of a domain, newest first.
+    pub async fn latest_completed_audits(
+        &self,
+        tenant: TenantId,
+        domain_id: Uuid,
+        n: u64,
+    ) -> StoreResult<Vec<audit_run::Model>> {
+        Ok(audit_run::Entity::find()
+            .filter(audit_run::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(audit_run::Column::SendingDomainId.eq(domain_id))
+            .filter(audit_run::Column::Status.eq(STATUS_COMPLETED))
+            .order_by_desc(audit_run::Column::Id)
+            .limit(n)
+            .all(self.connection())
             .await?)
     }
 

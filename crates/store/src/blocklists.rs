@@ -84,6 +84,34 @@ pub fn split_codes(codes: &str) -> Vec<String> {
         .collect()
 }
 
+/// The webhook event of a listing change, keyed by the change's id so a retried write sends it once.
+async fn notify(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant: TenantId,
+    event_type: &str,
+    e: &event::Model,
+    r: &CheckRecord,
+) -> StoreResult<()> {
+    crate::events::emit_keyed(
+        txn,
+        tenant,
+        event_type,
+        &e.id.to_string(),
+        serde_json::json!({
+            "subject": e.subject,
+            "zone": e.zone,
+            "listing_id": e.listing_id,
+            "codes": split_codes(&e.codes),
+            "meaning": e.meaning,
+            "reason": r.reason,
+            "informational": r.informational,
+            "delist_url": r.delist_url,
+            "at": e.occurred_at,
+        }),
+    )
+    .await
+}
+
 impl Store {
     /// Records one check's verdicts for a tenant in one transaction and returns the listing transitions.
     pub async fn record_blocklist_results(
@@ -166,7 +194,8 @@ impl Store {
                     }
                     .insert(&txn)
                     .await?;
-                    event_of(id, "listed").insert(&txn).await?;
+                    let e = event_of(id, "listed").insert(&txn).await?;
+                    notify(&txn, tenant, "blocklist.listed", &e, r).await?;
                     listed_since = Some(at);
                 }
                 ("clean", Some(open)) => {
@@ -174,7 +203,8 @@ impl Store {
                     let mut row: listing::ActiveModel = open.into();
                     row.cleared_at = Set(Some(at));
                     row.update(&txn).await?;
-                    event_of(id, "cleared").insert(&txn).await?;
+                    let e = event_of(id, "cleared").insert(&txn).await?;
+                    notify(&txn, tenant, "blocklist.cleared", &e, r).await?;
                     listed_since = None;
                 }
                 ("clean", None) => listed_since = None,

@@ -656,14 +656,14 @@ pub struct BounceGroup {
 }
 
 /// Writes `?` or `$n` placeholders for the backend.
-struct Sql {
+pub(crate) struct Sql {
     backend: DbBackend,
     text: String,
     values: Vec<Value>,
 }
 
 impl Sql {
-    fn new(backend: DbBackend) -> Self {
+    pub(crate) fn new(backend: DbBackend) -> Self {
         Self {
             backend,
             text: String::new(),
@@ -671,12 +671,12 @@ impl Sql {
         }
     }
 
-    fn push(&mut self, s: &str) -> &mut Self {
+    pub(crate) fn push(&mut self, s: &str) -> &mut Self {
         self.text.push_str(s);
         self
     }
 
-    fn bind(&mut self, v: impl Into<Value>) -> &mut Self {
+    pub(crate) fn bind(&mut self, v: impl Into<Value>) -> &mut Self {
         self.values.push(v.into());
         match self.backend {
             DbBackend::Postgres => self.text.push_str(&format!("${}", self.values.len())),
@@ -685,12 +685,12 @@ impl Sql {
         self
     }
 
-    fn statement(self) -> Statement {
+    pub(crate) fn statement(self) -> Statement {
         Statement::from_sql_and_values(self.backend, self.text, self.values)
     }
 }
 
-fn get_i64(row: &sea_orm::QueryResult, col: &str) -> StoreResult<i64> {
+pub(crate) fn get_i64(row: &sea_orm::QueryResult, col: &str) -> StoreResult<i64> {
     // SUM() is NUMERIC on PostgreSQL and INTEGER on SQLite; both read back as i64 after the CAST in the query.
     row.try_get::<i64>("", col).map_err(StoreError::Db)
 }

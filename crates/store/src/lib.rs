@@ -5,12 +5,14 @@
 //! Functions that deliberately span tenants (installation administration, bootstrap) say so in their names.
 
 pub mod agents;
+pub mod alerts;
 pub mod api_keys;
 pub mod audits;
 pub mod blocklists;
 pub mod bootstrap;
 pub mod deliveries;
 pub mod entities;
+pub mod events;
 pub mod retention;
 mod scoped;
 pub mod secrets;
@@ -18,6 +20,7 @@ pub mod sending_domains;
 pub mod sending_ips;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use relaywatch_migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlErr};
@@ -98,6 +101,8 @@ pub(crate) fn into_page<T>(
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// This node's memory of event subscriptions (see [`events::EventCache`]).
+    events: std::sync::Arc<events::EventCache>,
 }
 
 impl Store {
@@ -122,11 +127,14 @@ impl Store {
             opts.max_connections(16);
         }
         let db = Database::connect(opts).await?;
-        Ok(Self { db })
+        Ok(Self::from_connection(db))
     }
 
     pub fn from_connection(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            events: Default::default(),
+        }
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

@@ -69,4 +69,12 @@ macro_rules! tenant_owned {
     )*};
 }
 
-tenant_owned!(api_key, user, sending_domain, sending_ip, agent);
+tenant_owned!(
+    api_key,
+    user,
+    sending_domain,
+    sending_ip,
+    agent,
+    webhook_endpoint,
+    alert_rule
+);

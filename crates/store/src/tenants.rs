@@ -6,11 +6,13 @@ use crate::{Page, PageRequest, Store, StoreResult, into_page, now};
 use relaywatch_domain::TenantId;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 
 pub const DEFAULT_RETENTION_DAYS: i32 = 30;
 
 impl Store {
+    /// Creates a tenant with the default alert rules (`alerts::default_rules`).
     pub async fn create_tenant(&self, name: &str) -> StoreResult<tenant::Model> {
         let row = tenant::ActiveModel {
             id: Set(TenantId::new().as_uuid()),
@@ -18,7 +20,11 @@ impl Store {
             retention_days: Set(DEFAULT_RETENTION_DAYS),
             created_at: Set(now()),
         };
-        Ok(row.insert(self.connection()).await?)
+        let txn = self.connection().begin().await?;
+        let tenant = row.insert(&txn).await?;
+        crate::alerts::create_default_rules(&txn, TenantId(tenant.id)).await?;
+        txn.commit().await?;
+        Ok(tenant)
     }
 
     pub async fn find_tenant(&self, tenant: TenantId) -> StoreResult<Option<tenant::Model>> {

@@ -1,14 +1,16 @@
 //! Relaywatch's background work, on apalis.
 //!
-//! `relaywatch serve` runs this runtime beside the API in one process. Today it runs installation housekeeping on a
-//! cron schedule; per-tenant jobs (domain audits, blocklist sweeps, alert rules, webhook deliveries, retention) join
-//! it as their issues land, each as a cron worker that enqueues one durable job per tenant and a worker that consumes
-//! them.
+//! `relaywatch serve` runs this runtime beside the API in one process: installation housekeeping, domain audits
+//! (a minute cron that enqueues due runs and a 2-second poll that carries them out), alert rule evaluation (every
+//! minute), webhook delivery (every second, leases in the database) and blocklist checks (every 5 seconds: checks
+//! triggered by bounces, then the sweeps that fell due).
 
+pub mod alerts;
 pub mod audit;
 pub mod blocklist;
 pub mod dns;
 pub mod housekeeping;
+pub mod webhooks;
 
 use apalis::prelude::*;
 use apalis_cron::CronScheduler;
@@ -25,28 +27,31 @@ pub const AUDIT_POLL_SCHEDULE: &str = "*/2 * * * * *";
 /// Every 5 seconds: blocklist checks triggered by bounces, and the sweeps that fell due (each tenant every
 /// `[blocklists] interval_minutes`).
 pub const BLOCKLIST_SCHEDULE: &str = "*/5 * * * * *";
+/// Every minute at second 15: evaluate alert rules.
+pub const ALERTS_SCHEDULE: &str = "15 * * * * *";
+/// Every second: send the webhook deliveries that are due.
+pub const WEBHOOK_DELIVERY_SCHEDULE: &str = "* * * * * *";
+/// Every 10 minutes: remove webhook events past their retention.
+pub const WEBHOOK_PRUNE_SCHEDULE: &str = "45 */10 * * * *";
 
-/// What the worker runtime needs besides the database.
-#[derive(Debug, Clone, Default)]
-pub struct WorkerSettings {
+/// What the worker needs besides the database.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// Webhook delivery settings (the `[webhooks]` section).
+    pub webhooks: relaywatch_webhooks::WebhookSettings,
+    /// Decrypts webhook signing secrets (the key the API encrypted them with).
+    pub cipher: relaywatch_store::secrets::SecretCipher,
+    /// DNS blocklist sweeps (the `[blocklists]` section).
     pub blocklists: blocklist::BlocklistSettings,
 }
 
-/// Runs the worker runtime with default settings until `shutdown` resolves.
+/// Runs the worker runtime until `shutdown` resolves, then lets running jobs finish.
 pub async fn run(
     store: Store,
+    config: WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    run_with(store, WorkerSettings::default(), shutdown).await
-}
-
-/// Runs the worker runtime until `shutdown` resolves, then lets running jobs finish.
-pub async fn run_with(
-    store: Store,
-    settings: WorkerSettings,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let blocklists = blocklist::BlocklistWorker::new(store.clone(), settings.blocklists)?;
+    let blocklists = blocklist::BlocklistWorker::new(store.clone(), config.blocklists.clone())?;
     let blocklist_schedule = cron::Schedule::from_str(BLOCKLIST_SCHEDULE)?;
     let blocklist_name = format!("relaywatch-blocklists@{}", std::process::id());
     let schedule = cron::Schedule::from_str(HOUSEKEEPING_SCHEDULE)?;
@@ -65,6 +70,20 @@ pub async fn run_with(
         cron::Schedule::from_str(AUDIT_ENQUEUE_SCHEDULE)?,
         cron::Schedule::from_str(AUDIT_POLL_SCHEDULE)?,
     );
+    let deliverer = webhooks::Deliverer::new(
+        store.clone(),
+        config.webhooks.clone(),
+        config.cipher.clone(),
+        format!("relaywatch-webhooks@{}", std::process::id()),
+    )?;
+    let pruner = deliverer.clone();
+    let (alerts_schedule, delivery_schedule, prune_schedule) = (
+        cron::Schedule::from_str(ALERTS_SCHEDULE)?,
+        cron::Schedule::from_str(WEBHOOK_DELIVERY_SCHEDULE)?,
+        cron::Schedule::from_str(WEBHOOK_PRUNE_SCHEDULE)?,
+    );
+    let alerts_store = store.clone();
+    let alerts_name = format!("relaywatch-alerts@{}", std::process::id());
     Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(name.clone())
@@ -89,6 +108,24 @@ pub async fn run_with(
                 .backend(CronScheduler::new(blocklist_schedule.clone()))
                 .data(blocklists.clone())
                 .build(blocklist::on_tick)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(alerts_name.clone())
+                .backend(CronScheduler::new(alerts_schedule.clone()))
+                .data(alerts_store.clone())
+                .build(alerts::on_tick)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(deliverer.name().to_string())
+                .backend(CronScheduler::new(delivery_schedule.clone()))
+                .data(deliverer.clone())
+                .build(webhooks::on_tick)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(format!("{}-prune", pruner.name()))
+                .backend(CronScheduler::new(prune_schedule.clone()))
+                .data(pruner.clone())
+                .build(webhooks::on_prune_tick)
         })
         .shutdown_timeout(std::time::Duration::from_secs(30))
         .run_with_signal(async move {

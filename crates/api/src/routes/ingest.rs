@@ -10,11 +10,13 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Duration, Utc};
 use futures::future::LocalBoxFuture;
 use relaywatch_domain::TenantId;
+use relaywatch_domain::events as types;
 use relaywatch_domain::wire::{
     DeliveryRecord, Heartbeat, IngestBatch, IngestResult, MAX_RECORDS_PER_BATCH, Rejection,
 };
-use relaywatch_store::deliveries::{FinishedMessage, NewDelivery};
+use relaywatch_store::deliveries::{FinishedMessage, NewDelivery, message_ref};
 use relaywatch_store::entities::agent;
+use relaywatch_store::events::NewEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -271,6 +273,98 @@ fn sender_domain_label(sender: Option<&str>) -> String {
     }
 }
 
+/// Attempts older than this announce nothing: a backfill of last month's logs must not page anyone about last
+/// month's bounces.
+const DELIVERY_EVENT_MAX_AGE_HOURS: i64 = 48;
+
+/// The `delivery.bounced` and `delivery.deferred` events of a batch, for tenants with an endpoint subscribed to
+/// them (a cached lookup, so tenants without one cost a map lookup per failed attempt). Event ids are derived from
+/// the attempt (bounces) or from the message and recipient (deferrals: only the first deferral is announced), so a
+/// batch sent twice announces everything once. Deferrals are also limited per tenant and minute.
+async fn delivery_events(
+    state: &AppState,
+    deliveries: &[NewDelivery],
+    now: DateTime<Utc>,
+) -> ApiResult<HashMap<TenantId, Vec<NewEvent>>> {
+    let mut wanted: HashMap<(TenantId, &'static str), bool> = HashMap::new();
+    let mut out: HashMap<TenantId, Vec<NewEvent>> = HashMap::new();
+    let mut deferred: HashMap<TenantId, Vec<NewEvent>> = HashMap::new();
+    let oldest = now - Duration::hours(DELIVERY_EVENT_MAX_AGE_HOURS);
+    for d in deliveries {
+        let event_type = match d.status.as_str() {
+            "bounced" => types::DELIVERY_BOUNCED,
+            "deferred" => types::DELIVERY_DEFERRED,
+            _ => continue,
+        };
+        if d.attempt_at < oldest {
+            continue;
+        }
+        let subscribed = match wanted.get(&(d.tenant, event_type)) {
+            Some(w) => *w,
+            None => {
+                let w = state.store.subscribes(d.tenant, event_type).await?;
+                wanted.insert((d.tenant, event_type), w);
+                w
+            }
+        };
+        if !subscribed {
+            continue;
+        }
+        let message = message_ref(
+            d.tenant,
+            &d.host,
+            &d.instance,
+            &d.queue_id,
+            d.message_id.as_deref(),
+        );
+        let data = serde_json::json!({
+            "message": message,
+            "message_id": d.message_id,
+            "tag": d.tag,
+            "sender": d.sender,
+            "recipient": d.recipient,
+            "orig_recipient": d.orig_recipient,
+            "status": d.status,
+            "dsn": d.dsn,
+            "reply": d.reply,
+            "reply_code": d.reply_code,
+            "bounce_class": d.bounce_severity.as_ref().map(|severity| serde_json::json!({
+                "severity": severity,
+                "reason": d.bounce_reason,
+            })),
+            "relay": d.relay,
+            "host": d.host,
+            "queue_id": d.queue_id,
+            "attempted_at": d.attempt_at,
+        });
+        if event_type == types::DELIVERY_BOUNCED {
+            let key = format!("{}:{}", d.id, d.attempt_at.timestamp_micros());
+            out.entry(d.tenant)
+                .or_default()
+                .push(NewEvent::keyed(d.tenant, event_type, &key, data).at(d.attempt_at));
+        } else {
+            let key = format!("{message}:{}", d.recipient.as_deref().unwrap_or(""));
+            deferred
+                .entry(d.tenant)
+                .or_default()
+                .push(NewEvent::keyed(d.tenant, event_type, &key, data).at(d.attempt_at));
+        }
+    }
+    for (tenant, mut events) in deferred {
+        // One deferral per message and recipient: drop this batch's repeats before spending the budget on them.
+        events.sort_by_key(|e| e.id);
+        events.dedup_by_key(|e| e.id);
+        let granted = state.store.take_deferred_budget(
+            tenant,
+            events.len() as u32,
+            state.settings.webhooks.deferred_events_per_minute,
+        );
+        events.truncate(granted as usize);
+        out.entry(tenant).or_default().extend(events);
+    }
+    Ok(out)
+}
+
 /// What the metrics count of one attempt: tenant, status, bounce reason, delay.
 type Observed = (TenantId, String, Option<String>, Option<f64>);
 
@@ -394,6 +488,7 @@ pub async fn ingest(
             Some(((d.id, d.attempt_at.timestamp_micros()), d.tenant, subjects))
         })
         .collect();
+    let events = delivery_events(&state, &deliveries, now).await?;
     let counts = state.store.ingest(deliveries, finished).await?;
     for (key, tenant, subjects) in &blocked {
         if !counts.stored.contains(key) {
@@ -405,6 +500,11 @@ pub async fn ingest(
                 .request_blocklist_check(*tenant, subject, "a bounce named a blocklist")
                 .await?;
         }
+    }
+    // After the attempts are stored. Should this fail, the agent sends the batch again: its attempts are then
+    // duplicates, and its events, keyed by attempt, are emitted once.
+    for (tenant, events) in events {
+        state.store.emit_events(tenant, events).await?;
     }
     let mut per_tenant: HashMap<TenantId, (HashMap<&str, u64>, Vec<u64>)> = HashMap::new();
     for (tenant, status, reason, delay) in counts.stored.iter().filter_map(|key| observed.get(key))

@@ -1,6 +1,7 @@
 //! One file per resource. Each handler authorizes through its `Auth<Policy>` argument, parses input into domain
 //! types, calls the store and maps rows to the response types declared beside it.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod audits;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod sending_ips;
 pub mod stats;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use crate::error::{ApiError, ErrorCode};
 use relaywatch_store::PageRequest;
@@ -70,7 +72,23 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(blocklists::history)
         .service(blocklists::check)
         .service(blocklists::zone_list)
-        .service(blocklists::set_overrides);
+        .service(blocklists::set_overrides)
+        .service(webhooks::create)
+        .service(webhooks::list)
+        .service(webhooks::get)
+        .service(webhooks::update)
+        .service(webhooks::delete)
+        .service(webhooks::rotate_secret)
+        .service(webhooks::test)
+        .service(webhooks::deliveries)
+        .service(webhooks::delivery)
+        .service(webhooks::replay)
+        .service(alerts::create_rule)
+        .service(alerts::list_rules)
+        .service(alerts::get_rule)
+        .service(alerts::update_rule)
+        .service(alerts::delete_rule)
+        .service(alerts::list_alerts);
 }
 
 /// `?limit=&cursor=` of every listing.
@@ -187,6 +205,27 @@ impl utoipa::IntoResponses for WriteErrors {
             FORBIDDEN,
             NOT_FOUND,
             CONFLICT,
+            TOO_LARGE,
+            MEDIA,
+            INVALID,
+        ])
+    }
+}
+
+/// Error responses of an action on a webhook endpoint or delivery (test, replay).
+pub struct WebhookActionErrors;
+impl utoipa::IntoResponses for WebhookActionErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        problem_responses(&[
+            BAD_QUERY,
+            UNAUTHORIZED,
+            FORBIDDEN,
+            NOT_FOUND,
+            (
+                "409",
+                "The endpoint is disabled (`webhook_disabled`), or the delivery is queued or being delivered \
+                 already (`delivery_in_progress`)",
+            ),
             TOO_LARGE,
             MEDIA,
             INVALID,

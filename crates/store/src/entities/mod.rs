@@ -1,6 +1,8 @@
 //! sea-orm entities, one per table. Rows are plain data; the repositories in the parent module give them meaning.
 
 pub mod agent;
+pub mod alert;
+pub mod alert_rule;
 pub mod api_key;
 pub mod audit_run;
 pub mod audit_schedule;
@@ -17,3 +19,7 @@ pub mod sending_ip;
 pub mod tenant;
 pub mod unrouted_sender;
 pub mod user;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
+pub mod webhook_event;

@@ -6,8 +6,10 @@ use super::{AuditTarget, Auditor};
 use chrono::{DateTime, Utc};
 use relaywatch_audit::{Finding, Report, Severity};
 use relaywatch_domain::TenantId;
+use relaywatch_domain::events as event_types;
 use relaywatch_store::audits::{AuditOutcome, AuditSchedule};
 use relaywatch_store::entities::audit_run;
+use relaywatch_store::events::NewEvent;
 use relaywatch_store::sending_domains::selectors_from_db;
 use relaywatch_store::{PageRequest, Store, StoreResult};
 use std::collections::BTreeSet;
@@ -177,14 +179,20 @@ pub async fn execute(store: &Store, auditor: &Auditor, run: &audit_run::Model) -
         ..AuditTarget::default()
     };
     let report = auditor.audit(&target).await;
-    let previous: Vec<Finding> = store
-        .latest_completed_audit(tenant, domain.id)
-        .await?
-        .and_then(|r| r.report)
-        .and_then(|json| serde_json::from_str::<Report>(&json).ok())
+    let previous_run = store.latest_completed_audit(tenant, domain.id).await?;
+    let previous: Vec<Finding> = previous_run
+        .as_ref()
+        .and_then(|r| r.report.as_deref())
+        .and_then(|json| serde_json::from_str::<Report>(json).ok())
         .map(|r| r.findings)
         .unwrap_or_default();
     let (new, resolved) = diff(&previous, &report.findings);
+    let events = if previous_run.is_some() {
+        audit_events(tenant, run, &report, &new, &resolved)
+    } else {
+        // A first audit has nothing to regress from.
+        Vec::new()
+    };
     let outcome = AuditOutcome {
         score: report.scorecard.score as i32,
         grade: format!("{:?}", report.scorecard.grade),
@@ -196,7 +204,58 @@ pub async fn execute(store: &Store, auditor: &Auditor, run: &audit_run::Model) -
         new_findings: serde_json::to_string(&new).unwrap_or_default(),
         resolved_findings: serde_json::to_string(&resolved).unwrap_or_default(),
     };
-    store.complete_audit(tenant, run.id, outcome).await
+    store
+        .complete_audit_with_events(tenant, run.id, outcome, events)
+        .await
+}
+
+/// `audit.regressed` when the run has errors the previous run did not, `audit.resolved` when errors of the previous
+/// run are gone. Keyed by the run, so a run recorded twice announces once.
+fn audit_events(
+    tenant: TenantId,
+    run: &audit_run::Model,
+    report: &Report,
+    new: &[Finding],
+    resolved: &[Finding],
+) -> Vec<NewEvent> {
+    let errors = |list: &[Finding]| -> Vec<Finding> {
+        list.iter()
+            .filter(|f| f.severity == Severity::Error)
+            .cloned()
+            .collect()
+    };
+    let summary = |findings: Vec<Finding>, field: &str| {
+        let mut data = serde_json::json!({
+            "domain": run.domain,
+            "audit_run_id": run.id,
+            "score": report.scorecard.score,
+            "grade": format!("{:?}", report.scorecard.grade),
+            "errors": report.count(Severity::Error),
+            "warnings": report.count(Severity::Warning),
+        });
+        data[field] = serde_json::to_value(findings).unwrap_or_default();
+        data
+    };
+    let mut events = Vec::new();
+    let new_errors = errors(new);
+    if !new_errors.is_empty() {
+        events.push(NewEvent::keyed(
+            tenant,
+            event_types::AUDIT_REGRESSED,
+            &run.id.to_string(),
+            summary(new_errors, "new_findings"),
+        ));
+    }
+    let gone = errors(resolved);
+    if !gone.is_empty() {
+        events.push(NewEvent::keyed(
+            tenant,
+            event_types::AUDIT_RESOLVED,
+            &run.id.to_string(),
+            summary(gone, "resolved_findings"),
+        ));
+    }
+    events
 }
 
 /// Claims up to `limit` queued runs and carries them out, several at once. Returns how many ran.
