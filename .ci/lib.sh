@@ -44,13 +44,15 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# start_server DIR: starts `relaywatch serve` on SQLite in DIR on a free loopback port; sets RW_URL, RW_PID,
-# RW_ADMIN_KEY (the first-start installation admin key) and RW_TENANT_ID. The caller traps stop_server.
+# start_server DIR: starts `relaywatch serve --no-worker` on SQLite in DIR on a free loopback port; sets RW_URL,
+# RW_PID, RW_ADMIN_KEY (the first-start installation admin key) and RW_TENANT_ID. The caller traps stop_server.
+# No worker: it would audit the domains and sweep the IPs the tests register (DNS, SMTP) beyond loopback; the API
+# itself makes no outside connection.
 start_server() {
   local dir=$1 port bin="$CARGO_TARGET_DIR/debug/relaywatch"
   port=$(free_port)
   RW_URL="http://127.0.0.1:$port"
-  RELAYWATCH_LOG=warn "$bin" --data-dir "$dir/data" serve --listen "127.0.0.1:$port" \
+  RELAYWATCH_LOG=warn "$bin" --data-dir "$dir/data" serve --no-worker --listen "127.0.0.1:$port" \
     >"$dir/first-start.txt" 2>"$dir/server.log" &
   RW_PID=$!
   for _ in $(seq 1 300); do

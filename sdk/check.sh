@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SDK check: generates a Python client (openapi-python-client) and TypeScript types (openapi-typescript, requests
 # through openapi-fetch) from openapi/openapi.json into a temporary directory (never committed), starts a live
-# `relaywatch serve` on SQLite on a free loopback port, creates one tenant per SDK with `relaywatch tenant create`,
+# `relaywatch serve --no-worker` on SQLite on a free loopback port, creates one tenant per SDK with `relaywatch tenant create`,
 # and runs sdk/python/smoke.py and sdk/typescript/smoke.ts against it. Tool versions are pinned in
 # sdk/python/requirements.txt and sdk/typescript/package-lock.json. Needs the dev binary (cargo build).
 set -euo pipefail
