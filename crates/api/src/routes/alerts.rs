@@ -529,6 +529,7 @@ pub struct AlertListParams {
     /// Only alerts of this rule.
     pub rule_id: Option<Uuid>,
     /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -57,6 +57,7 @@ pub struct ListingQuery {
     /// One zone.
     pub zone: Option<String>,
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
 }
@@ -189,6 +190,7 @@ pub struct HistoryQuery {
     /// Listings first seen at or before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
 }

@@ -203,6 +203,7 @@ pub struct MessageQuery {
     pub to: Option<DateTime<Utc>>,
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 
@@ -329,6 +330,7 @@ pub struct RecipientReport {
 #[into_params(parameter_in = Query)]
 pub struct RecipientQuery {
     /// How many attempts to return, 1 to 200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 

@@ -96,6 +96,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

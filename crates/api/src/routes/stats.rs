@@ -227,6 +227,7 @@ pub struct BounceQuery {
     /// End (RFC 3339); default now.
     pub to: Option<DateTime<Utc>>,
     /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
 }
 

@@ -467,6 +467,7 @@ pub struct DeliveryListParams {
     /// Only deliveries in this state: `pending`, `delivering`, `succeeded`, `failed`.
     pub status: Option<String>,
     /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
