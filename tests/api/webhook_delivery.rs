@@ -785,3 +785,27 @@ async fn deferral_events_are_rate_limited_and_unsubscribed_tenants_store_none() 
     assert_eq!(app.ingest(&key, vec![rec]).await.body["accepted"], 1);
     assert_eq!(count(other, "delivery.deferred").await, 0);
 }
+
+#[tokio::test]
+async fn old_events_and_their_finished_deliveries_are_pruned_but_queued_ones_stay() {
+    let app = spawn_app_allowing_loopback().await;
+    let ok = Receiver::answering(200).await;
+    let down = Receiver::answering(500).await;
+    let (delivered, _) = endpoint(&app, &ok.url("/hook"), &["alert.triggered"]).await;
+    let (waiting, _) = endpoint(&app, &down.url("/hook"), &["alert.resolved"]).await;
+    let d = deliverer(&app, test_webhook_settings(), "worker-1");
+    emit_event(&app, "alert.triggered", json!({})).await;
+    emit_event(&app, "alert.resolved", json!({})).await;
+    drive!(d, ok.count() == 1 && down.count() >= 1);
+    // Nothing is old yet.
+    assert_eq!(d.prune(chrono::Utc::now()).await.unwrap(), 0);
+    assert_eq!(deliveries(&app, &delivered).await.len(), 1);
+    // A month and a day later: the delivered event goes, the one still being retried stays.
+    let later = chrono::Utc::now() + chrono::Duration::days(31);
+    assert_eq!(d.prune(later).await.unwrap(), 1);
+    assert!(deliveries(&app, &delivered).await.is_empty());
+    let kept = deliveries(&app, &waiting).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["status"], "pending");
+    assert!(!kept[0]["attempts"].as_array().unwrap().is_empty());
+}

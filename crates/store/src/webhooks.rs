@@ -750,28 +750,6 @@ impl Store {
         Ok(recorded)
     }
 
-    /// Gives a leased delivery back without an attempt (the worker is shutting down): due again at once.
-    pub async fn release_webhook_delivery(&self, claim: &ClaimedDelivery) -> StoreResult<()> {
-        webhook_delivery::Entity::update_many()
-            .col_expr(
-                webhook_delivery::Column::Status,
-                Expr::value(DELIVERY_PENDING),
-            )
-            .col_expr(
-                webhook_delivery::Column::LeaseToken,
-                Expr::value(Option::<Uuid>::None),
-            )
-            .col_expr(
-                webhook_delivery::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(webhook_delivery::Column::Id.eq(claim.delivery.id))
-            .filter(webhook_delivery::Column::LeaseToken.eq(claim.lease_token))
-            .exec(self.connection())
-            .await?;
-        Ok(())
-    }
-
     /// Removes events (with their deliveries and attempts) created before `cutoff`, across tenants.
     pub async fn prune_webhook_events_all_tenants(
         &self,
