@@ -12,6 +12,7 @@ mod m20261129_000002_deliveries;
 mod m20261129_000003_audits;
 mod m20261129_000004_blocklists;
 mod m20261129_000005_webhooks;
+mod m20261129_000006_recipient_domain_providers;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_audits::Migration),
             Box::new(m20261129_000004_blocklists::Migration),
             Box::new(m20261129_000005_webhooks::Migration),
+            Box::new(m20261129_000006_recipient_domain_providers::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ mod history;
 mod ingest;
 mod isolation;
 mod openapi;
+mod providers;
 mod sending_domains;
 mod sending_ips;
 mod storage;

@@ -94,9 +94,29 @@ pub fn provider(recipient_domain: Option<&str>, relay: Option<&str>) -> Option<&
         .map(|(_, name)| *name)
 }
 
+/// The provider of a recipient domain from its MX hosts (most preferred first): for domains whose deliveries did not
+/// show a relay (a connection that failed, mail still deferred) and that are not well-known consumer domains.
+pub fn provider_of_mx<'a>(hosts: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
+    hosts.into_iter().find_map(|h| provider(None, Some(h)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mx_hosts_name_the_provider_of_hosted_domains() {
+        assert_eq!(provider_of_mx(["aspmx.l.google.com."]), Some("google"));
+        assert_eq!(
+            provider_of_mx([
+                "mx.backup.example",
+                "acme-example.mail.protection.outlook.com"
+            ]),
+            Some("microsoft")
+        );
+        assert_eq!(provider_of_mx(["mx.acme.example"]), None);
+        assert_eq!(provider_of_mx([]), None);
+    }
 
     #[test]
     fn relay_host_reveals_hosted_domains() {

@@ -116,6 +116,23 @@ impl Store {
         let mut messages: BTreeMap<Uuid, message::ActiveModel> = BTreeMap::new();
         let mut rows: Vec<delivery::ActiveModel> = Vec::with_capacity(deliveries.len());
         let mut seen: HashSet<(Uuid, i64)> = HashSet::with_capacity(deliveries.len());
+        // Providers the relay and the well-known domains cannot tell, learned from recipient domains' MX.
+        let unknown: Vec<String> = deliveries
+            .iter()
+            .filter_map(|d| {
+                let domain = domain_of(d.recipient.as_deref())?;
+                relaywatch_domain::provider::provider(Some(&domain), d.relay.as_deref())
+                    .is_none()
+                    .then_some(domain)
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mx_providers = if unknown.is_empty() {
+            Default::default()
+        } else {
+            self.mx_providers(&unknown).await?
+        };
         for d in deliveries {
             let at_micros = d.attempt_at.timestamp_micros();
             if !seen.insert((d.id, at_micros)) {
@@ -162,7 +179,13 @@ impl Store {
             let provider = relaywatch_domain::provider::provider(
                 recipient_domain.as_deref(),
                 d.relay.as_deref(),
-            );
+            )
+            .map(str::to_string)
+            .or_else(|| {
+                recipient_domain
+                    .as_ref()
+                    .and_then(|r| mx_providers.get(r).cloned())
+            });
             rows.push(delivery::ActiveModel {
                 id: Set(d.id),
                 attempt_at: Set(d.attempt_at),
@@ -190,7 +213,7 @@ impl Store {
                 reply_code: Set(d.reply_code),
                 bounce_severity: Set(d.bounce_severity),
                 bounce_reason: Set(d.bounce_reason),
-                provider: Set(provider.map(str::to_string)),
+                provider: Set(provider),
                 tag: Set(d.tag),
                 sender: Set(d.sender),
                 sender_domain: Set(sender_domain),

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod blocklist;
 pub mod dns;
 pub mod housekeeping;
+pub mod providers;
 pub mod webhooks;
 
 use apalis::prelude::*;
@@ -27,6 +28,8 @@ pub const AUDIT_POLL_SCHEDULE: &str = "*/2 * * * * *";
 /// Every 5 seconds: blocklist checks triggered by bounces, and the sweeps that fell due (each tenant every
 /// `[blocklists] interval_minutes`).
 pub const BLOCKLIST_SCHEDULE: &str = "*/5 * * * * *";
+/// Every minute at second 40: look up the MX of recipient domains whose provider is unknown.
+pub const MX_PROVIDER_SCHEDULE: &str = "40 * * * * *";
 /// Every minute at second 15: evaluate alert rules.
 pub const ALERTS_SCHEDULE: &str = "15 * * * * *";
 /// Every second: send the webhook deliveries that are due.
@@ -59,6 +62,13 @@ pub async fn run(
     let name = format!("relaywatch-housekeeping@{}", std::process::id());
     let (audit_settings, default_schedule) =
         audit::schedule::settings_from_env(|k| std::env::var(k).ok())?;
+    // Recipient domains' MX are asked through the audits' resolvers.
+    let mx_providers = providers::MxProviders {
+        store: store.clone(),
+        resolver: dns::build_resolver(&audit_settings.dns)?,
+    };
+    let mx_schedule = cron::Schedule::from_str(MX_PROVIDER_SCHEDULE)?;
+    let mx_name = format!("relaywatch-mx-providers@{}", std::process::id());
     let audits = audit::schedule::AuditWorkers {
         store: store.clone(),
         auditor: audit::Auditor::new(audit_settings)?,
@@ -126,6 +136,12 @@ pub async fn run(
                 .backend(CronScheduler::new(prune_schedule.clone()))
                 .data(pruner.clone())
                 .build(webhooks::on_prune_tick)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(mx_name.clone())
+                .backend(CronScheduler::new(mx_schedule.clone()))
+                .data(mx_providers.clone())
+                .build(providers::on_tick)
         })
         .shutdown_timeout(std::time::Duration::from_secs(30))
         .run_with_signal(async move {
