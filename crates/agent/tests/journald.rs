@@ -674,3 +674,120 @@ fn no_journalctl_is_a_clear_configuration_error() {
     assert!(text.contains("FAIL journald: cannot start journalctl"), "{text}");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// The agent on the real journal file `file`, with no log file.
+fn journal_spec(dir: &Path, server: &IngestServer, file: &Path) -> AgentSpec {
+    let mut spec = AgentSpec::new(dir, &server.url(), &dir.join("unused.log"));
+    spec.logs.clear();
+    spec.extra.extend([
+        "--journald".into(),
+        format!("--journalctl-arg=--file={}", file.display()),
+    ]);
+    spec
+}
+
+#[test]
+fn a_first_start_at_the_end_saves_the_newest_cursor_before_reading() {
+    let Some(remote) = journal_remote() else {
+        eprintln!("SKIPPED: needs journalctl and systemd-journal-remote");
+        return;
+    };
+    let Some(fx) = fixture() else {
+        eprintln!("SKIPPED: ../shared/lab missing");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("postfix.journal");
+    let bounds = fx.second_boundaries();
+    let (p1, p2) = (bounds[bounds.len() / 3], bounds[bounds.len() * 2 / 3]);
+    write_journal(&remote, &file, fx.entries_of(0, p1));
+    let server = IngestServer::start();
+    let mut spec = journal_spec(dir.path(), &server, &file);
+    spec.extra.extend(["--start-at".into(), "end".into()]);
+    let agent = spec.spawn(0);
+    let newest = newest_cursor_in(&file);
+    assert!(
+        wait_for(Duration::from_secs(20), || checkpoint_cursor(&spec.state_dir).as_deref()
+            == Some(newest.as_str())),
+        "the journal's newest entry is saved as where reading begins\n{}",
+        agent.stderr()
+    );
+    // Killed before any batch: the restart must begin at that saved cursor, not at the journal's end by then.
+    agent.kill9();
+    write_journal(&remote, &file, fx.entries_of(p1, p2));
+    let agent = spec.spawn(1);
+    // What a parse of only the lines after the start gives (nothing before it is known).
+    let expected = parse_whole(&fx.lines[p1..p2], "X-Delivery-Tag");
+    let ids = delivery_ids(&expected);
+    assert!(ids.len() > 50);
+    assert!(
+        wait_for(Duration::from_secs(60), || server.unique() >= ids.len()),
+        "{} of {}\n{}",
+        server.unique(),
+        ids.len(),
+        agent.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    agent.terminate();
+    let r = server.received.lock().unwrap();
+    let (missing, surplus, differing) = compare(&r, &expected);
+    assert!(missing.is_empty() && surplus.is_empty(), "missing {missing:?}, surplus {surplus:?}");
+    assert!(differing.is_empty(), "{differing:#?}");
+}
+
+#[test]
+fn a_cursor_journalctl_refuses_means_reading_from_the_start_and_check_reports_the_journal() {
+    let Some(remote) = journal_remote() else {
+        eprintln!("SKIPPED: needs journalctl and systemd-journal-remote");
+        return;
+    };
+    let Some(fx) = fixture() else {
+        eprintln!("SKIPPED: ../shared/lab missing");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("postfix.journal");
+    let bounds = fx.second_boundaries();
+    let p1 = bounds[bounds.len() / 4];
+    write_journal(&remote, &file, fx.entries_of(0, p1));
+    let server = IngestServer::start();
+    let spec = journal_spec(dir.path(), &server, &file);
+
+    // `check` runs journalctl the same way and shows the newest Postfix entry it can see.
+    let out = Command::new(env!("CARGO_BIN_EXE_relaywatch-agent"))
+        .args(["check", "--journald", "--host-name", "mx-test", "--api-url", &server.url()])
+        .arg(format!("--journalctl-arg=--file={}", file.display()))
+        .arg("--api-key-file")
+        .arg(&spec.key_file)
+        .arg("--state-dir")
+        .arg(&spec.state_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("ok   journald: journalctl reads the journal (newest selected entry: "), "{text}");
+
+    // A checkpoint whose cursor this journal does not know how to seek to (another machine's, or damaged).
+    std::fs::create_dir_all(&spec.state_dir).unwrap();
+    std::fs::write(
+        spec.state_dir.join("checkpoint.json"),
+        r#"{"version":1,"acked_seq":0,"streams":{"journald:":{"position":{"file":null,"offset":0},"correlator":null,"cursor":"not a cursor"}}}"#,
+    )
+    .unwrap();
+    let agent = spec.spawn(0);
+    let expected = fx.expected(p1);
+    let ids = delivery_ids(&expected);
+    assert!(
+        wait_for(Duration::from_secs(60), || server.unique() >= ids.len()),
+        "{} of {}\n{}",
+        server.unique(),
+        ids.len(),
+        agent.stderr()
+    );
+    let stderr = agent.stderr();
+    agent.terminate();
+    assert!(stderr.contains("refuses the cursor"), "{stderr}");
+    let r = server.received.lock().unwrap();
+    let (missing, surplus, _) = compare(&r, &expected);
+    assert!(missing.is_empty() && surplus.is_empty(), "missing {missing:?}, surplus {surplus:?}");
+}
