@@ -149,7 +149,11 @@ pub struct ConfigArgs {
     #[arg(long = "journald-match", value_name = "FIELD=VALUE")]
     pub journald_match: Vec<String>,
     /// One more argument for journalctl (repeatable), e.g. --journalctl-arg=--directory=/var/log/journal/remote.
-    #[arg(long = "journalctl-arg", value_name = "ARG", allow_hyphen_values = true)]
+    #[arg(
+        long = "journalctl-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
     pub journalctl_args: Vec<String>,
 }
 
@@ -292,9 +296,9 @@ impl Config {
             enabled: args.journald
                 || match env("JOURNALD") {
                     Some(v) => parse_bool("JOURNALD", &v)?,
-                    None => file.journald.unwrap_or(
-                        !journald_units.is_empty() || !journald_match.is_empty(),
-                    ),
+                    None => file
+                        .journald
+                        .unwrap_or(!journald_units.is_empty() || !journald_match.is_empty()),
                 },
             journalctl: args
                 .journalctl
@@ -406,7 +410,9 @@ impl Config {
         }
         for m in &self.journald.matches {
             if m != "+" && !m.contains('=') {
-                bail!("journald_match {m:?} is not a journalctl match (FIELD=VALUE, or + between groups)");
+                bail!(
+                    "journald_match {m:?} is not a journalctl match (FIELD=VALUE, or + between groups)"
+                );
             }
         }
         Ok(())

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use relaywatch_postfix::Timestamp;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use crate::config::JournaldConfig;
 use crate::metrics::Metrics;
@@ -68,7 +68,10 @@ pub struct Entry {
 /// What journalctl printed, one line at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
-    Entry { entry: Entry, bytes: u64 },
+    Entry {
+        entry: Entry,
+        bytes: u64,
+    },
     /// Not a journal entry the agent can read; the cursor when one could be found in it.
     Malformed {
         cursor: Option<String>,
@@ -76,7 +79,10 @@ pub enum Item {
         why: String,
     },
     /// Longer than [`MAX_ENTRY_BYTES`]: skipped.
-    TooLong { cursor: Option<String>, bytes: u64 },
+    TooLong {
+        cursor: Option<String>,
+        bytes: u64,
+    },
 }
 
 impl Item {
@@ -88,9 +94,9 @@ impl Item {
     }
     pub fn bytes(&self) -> u64 {
         match self {
-            Item::Entry { bytes, .. } | Item::Malformed { bytes, .. } | Item::TooLong { bytes, .. } => {
-                *bytes
-            }
+            Item::Entry { bytes, .. }
+            | Item::Malformed { bytes, .. }
+            | Item::TooLong { bytes, .. } => *bytes,
         }
     }
 }
@@ -162,13 +168,17 @@ impl<'de: 'a, 'a> Visitor<'de> for ElementVisitor<'a> {
             .map_err(|_| E::custom(format!("{v} is not a byte value")))
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        FieldVisitor(PhantomData).visit_borrowed_str(v).map(Element::Value)
+        FieldVisitor(PhantomData)
+            .visit_borrowed_str(v)
+            .map(Element::Value)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         FieldVisitor(PhantomData).visit_str(v).map(Element::Value)
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        FieldVisitor(PhantomData).visit_string(v).map(Element::Value)
+        FieldVisitor(PhantomData)
+            .visit_string(v)
+            .map(Element::Value)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         FieldVisitor(PhantomData).visit_seq(seq).map(Element::Value)
@@ -497,13 +507,17 @@ struct Pump {
 }
 
 /// Keeps the last lines journalctl wrote to stderr (and logs them).
-fn drain_stderr(stderr: impl Read + Send + 'static) -> (JoinHandle<()>, Arc<Mutex<VecDeque<String>>>) {
+fn drain_stderr(
+    stderr: impl Read + Send + 'static,
+) -> (JoinHandle<()>, Arc<Mutex<VecDeque<String>>>) {
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let keep = Arc::clone(&tail);
     let handle = std::thread::spawn(move || {
         let mut r = BufReader::new(stderr);
         let mut buf = Vec::new();
-        while let Ok(ReadLine::Whole | ReadLine::TooLong(_)) = read_line_bounded(&mut r, &mut buf, 4096) {
+        while let Ok(ReadLine::Whole | ReadLine::TooLong(_)) =
+            read_line_bounded(&mut r, &mut buf, 4096)
+        {
             let line = String::from_utf8_lossy(&buf).trim().to_string();
             if line.is_empty() {
                 continue;
@@ -639,7 +653,9 @@ impl Pump {
                 .unwrap_or_default();
             if entries == 0
                 && self.after.is_some()
-                && stderr.iter().any(|l| l.contains("Failed to seek to cursor"))
+                && stderr
+                    .iter()
+                    .any(|l| l.contains("Failed to seek to cursor"))
             {
                 let msg = format!(
                     "journalctl refuses the cursor {:?}; reading the journal from its start instead (records the \
@@ -716,7 +732,11 @@ mod tests {
         assert_eq!(entry.identifier, b"postfix/qmgr");
         assert_eq!(entry.pid, Some(19052));
         assert!(entry.message.starts_with(b"BCB2FB6324: from=<newsletter"));
-        assert!(entry.cursor.starts_with("s=739ad463348b4ceca5a9e69c95a3c93f;i=4ece7;"));
+        assert!(
+            entry
+                .cursor
+                .starts_with("s=739ad463348b4ceca5a9e69c95a3c93f;i=4ece7;")
+        );
     }
 
     #[test]
@@ -749,7 +769,9 @@ mod tests {
         assert!(entry.message.is_empty());
         // The kernel's entries have no identifier at all.
         let line = br#"{"__CURSOR":"s=10","__REALTIME_TIMESTAMP":"6","MESSAGE":"eth0: link up"}"#;
-        assert!(matches!(parse_entry(line, &names()), Item::Entry { entry, .. } if entry.identifier.is_empty()));
+        assert!(
+            matches!(parse_entry(line, &names()), Item::Entry { entry, .. } if entry.identifier.is_empty())
+        );
 
         let cut = br#"{"__CURSOR" : "s=11;i=3","__REALTIME_TIMESTAMP":"7","MESSAGE":"never ends"#;
         assert!(matches!(
@@ -762,10 +784,16 @@ mod tests {
         ));
         assert!(matches!(
             parse_entry(br#"{"__CURSOR":"s=12","MESSAGE":"x"}"#, &names()),
-            Item::Malformed { cursor: Some(_), .. }
+            Item::Malformed {
+                cursor: Some(_),
+                ..
+            }
         ));
         assert!(matches!(
-            parse_entry(br#"{"__CURSOR":"s=13","__REALTIME_TIMESTAMP":"1","MESSAGE":[300]}"#, &names()),
+            parse_entry(
+                br#"{"__CURSOR":"s=13","__REALTIME_TIMESTAMP":"1","MESSAGE":[300]}"#,
+                &names()
+            ),
             Item::Malformed { .. }
         ));
     }
@@ -788,14 +816,20 @@ mod tests {
         let data = b"short\n0123456789abcdef\npartial";
         let mut r = BufReader::with_capacity(4, &data[..]);
         let mut buf = Vec::new();
-        assert!(matches!(read_line_bounded(&mut r, &mut buf, 8), Ok(ReadLine::Whole)));
+        assert!(matches!(
+            read_line_bounded(&mut r, &mut buf, 8),
+            Ok(ReadLine::Whole)
+        ));
         assert_eq!(buf, b"short");
         assert!(matches!(
             read_line_bounded(&mut r, &mut buf, 8),
             Ok(ReadLine::TooLong(16))
         ));
         assert_eq!(buf, b"01234567");
-        assert!(matches!(read_line_bounded(&mut r, &mut buf, 8), Ok(ReadLine::Eof)));
+        assert!(matches!(
+            read_line_bounded(&mut r, &mut buf, 8),
+            Ok(ReadLine::Eof)
+        ));
     }
 
     #[test]
@@ -808,7 +842,10 @@ mod tests {
             args: vec!["--file=/x.journal".into()],
         };
         let cmd = command(&config, Some("s=1;i=2"), true);
-        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let args: Vec<_> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(
             args,
             [

@@ -247,7 +247,10 @@ impl Reader {
             let (fresh, cursor, correlator) = match resume.get(STREAM_KEY) {
                 Some(state) => {
                     tracing::info!(
-                        cursor = state.cursor.as_deref().unwrap_or("(none: the journal's start)"),
+                        cursor = state
+                            .cursor
+                            .as_deref()
+                            .unwrap_or("(none: the journal's start)"),
                         "resuming the journal from checkpoint"
                     );
                     (false, state.cursor.clone(), restore(STREAM_KEY, state)?)
@@ -580,10 +583,7 @@ impl Reader {
             self.cut_journal()?;
             return Ok(true);
         }
-        if idle
-            && !j.idle_flushed
-            && j.last_data.elapsed() >= self.idle_flush
-            && j.cursor.is_some()
+        if idle && !j.idle_flushed && j.last_data.elapsed() >= self.idle_flush && j.cursor.is_some()
         {
             // The journal went quiet: what the correlator holds back will not meet more context soon.
             j.idle_flushed = true;

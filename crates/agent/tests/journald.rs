@@ -67,13 +67,32 @@ fn fixture() -> Option<Fixture> {
             let at = memchr::memmem::find(&l, b"status=sent (250 ").unwrap() + 17;
             l.splice(at..at, b"\xff\xfe\xc3(".iter().copied());
             let msg = String::from_utf8_lossy(&l).into_owned();
-            binary_qid = msg.split("]: ").nth(1).unwrap().split(':').next().unwrap().to_string();
+            binary_qid = msg
+                .split("]: ")
+                .nth(1)
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string();
         }
         lines.push(l.clone());
         if i % 97 == 50 {
             let stamp = &l[..16];
-            lines.push([stamp, b"mail sshd[812]: Accepted publickey for ops from 127.0.0.1 port 50022 ssh2\n"].concat());
-            lines.push([stamp, b"mail CRON[4410]: (root) CMD (command -v debian-sa1 > /dev/null)\n"].concat());
+            lines.push(
+                [
+                    stamp,
+                    b"mail sshd[812]: Accepted publickey for ops from 127.0.0.1 port 50022 ssh2\n",
+                ]
+                .concat(),
+            );
+            lines.push(
+                [
+                    stamp,
+                    b"mail CRON[4410]: (root) CMD (command -v debian-sa1 > /dev/null)\n",
+                ]
+                .concat(),
+            );
         }
     }
     let parser = Parser::new(ParserConfig {
@@ -84,7 +103,9 @@ fn fixture() -> Option<Fixture> {
     let mut line_entry = Vec::new();
     for (i, l) in lines.iter().enumerate() {
         let line = l.strip_suffix(b"\n").unwrap_or(l);
-        let (header, msg) = parser.parse_header(line).expect("sample lines have headers");
+        let (header, msg) = parser
+            .parse_header(line)
+            .expect("sample lines have headers");
         line_entry.push(entries.len());
         entries.push(JEntry {
             realtime: header.time.unix_micros,
@@ -154,7 +175,11 @@ fn export(entries: &[JEntry]) -> Vec<u8> {
         out.push(b'\n');
     };
     for e in entries {
-        field(&mut out, "__REALTIME_TIMESTAMP", e.realtime.to_string().as_bytes());
+        field(
+            &mut out,
+            "__REALTIME_TIMESTAMP",
+            e.realtime.to_string().as_bytes(),
+        );
         field(
             &mut out,
             "__MONOTONIC_TIMESTAMP",
@@ -189,7 +214,12 @@ fn json_line(e: &JEntry, n: usize) -> Vec<u8> {
     let mut o = serde_json::Map::new();
     o.insert(
         "__CURSOR".into(),
-        format!("s=0123abcd;i={n:x};b=6c7c6013a8a843dbaa4e4f6e0e2ba3a8;m={n:x};t={:x};x={:x}", e.realtime, n * 7919).into(),
+        format!(
+            "s=0123abcd;i={n:x};b=6c7c6013a8a843dbaa4e4f6e0e2ba3a8;m={n:x};t={:x};x={:x}",
+            e.realtime,
+            n * 7919
+        )
+        .into(),
     );
     o.insert("__REALTIME_TIMESTAMP".into(), e.realtime.to_string().into());
     o.insert("__MONOTONIC_TIMESTAMP".into(), n.to_string().into());
@@ -207,14 +237,14 @@ fn json_line(e: &JEntry, n: usize) -> Vec<u8> {
 }
 
 fn journal_remote() -> Option<PathBuf> {
-    let bin = ["/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())?;
-    let journalctl = Command::new("journalctl")
-        .arg("--version")
-        .output()
-        .ok()?;
+    let bin = [
+        "/lib/systemd/systemd-journal-remote",
+        "/usr/lib/systemd/systemd-journal-remote",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())?;
+    let journalctl = Command::new("journalctl").arg("--version").output().ok()?;
     journalctl.status.success().then_some(bin)
 }
 
@@ -229,7 +259,12 @@ fn write_journal(remote: &Path, file: &Path, entries: &[JEntry]) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(&export(entries)).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&export(entries))
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -251,7 +286,9 @@ fn newest_cursor_in(file: &Path) -> String {
 fn checkpoint_cursor(state: &Path) -> Option<String> {
     let text = std::fs::read_to_string(state.join("checkpoint.json")).ok()?;
     let v: Value = serde_json::from_str(&text).ok()?;
-    v["streams"]["journald:"]["cursor"].as_str().map(str::to_string)
+    v["streams"]["journald:"]["cursor"]
+        .as_str()
+        .map(str::to_string)
 }
 
 fn free_port() -> u16 {
@@ -311,12 +348,24 @@ fn compare(received: &Received, expected: &[Value]) -> (Vec<String>, Vec<String>
         .map(|r| (r["id"].as_str().unwrap(), r))
         .collect();
     let got: HashSet<&str> = received.seen.keys().map(String::as_str).collect();
-    let missing = by_id.keys().filter(|id| !got.contains(*id)).map(|s| s.to_string()).collect();
-    let surplus = got.iter().filter(|id| !by_id.contains_key(*id)).map(|s| s.to_string()).collect();
+    let missing = by_id
+        .keys()
+        .filter(|id| !got.contains(*id))
+        .map(|s| s.to_string())
+        .collect();
+    let surplus = got
+        .iter()
+        .filter(|id| !by_id.contains_key(*id))
+        .map(|s| s.to_string())
+        .collect();
     let differing = received
         .deliveries
         .iter()
-        .filter(|d| by_id.get(d["id"].as_str().unwrap()).is_some_and(|e| *e != *d))
+        .filter(|d| {
+            by_id
+                .get(d["id"].as_str().unwrap())
+                .is_some_and(|e| *e != *d)
+        })
         .map(|d| format!("{d}\n  expected {}", by_id[d["id"].as_str().unwrap()]))
         .take(3)
         .collect();
@@ -363,7 +412,8 @@ fn a_real_journal_arrives_like_the_same_log_file_and_resumes_by_cursor_after_sig
     let last1 = newest_cursor_in(&file);
     assert!(
         wait_for(Duration::from_secs(60), || server.unique() >= ids1.len()
-            && checkpoint_cursor(&spec.state_dir).as_deref() == Some(last1.as_str())),
+            && checkpoint_cursor(&spec.state_dir).as_deref()
+                == Some(last1.as_str())),
         "all of the first part arrives and its last cursor is checkpointed: {} of {} ids, checkpoint {:?}\n{}",
         server.unique(),
         ids1.len(),
@@ -382,20 +432,41 @@ fn a_real_journal_arrives_like_the_same_log_file_and_resumes_by_cursor_after_sig
         .count()
         + entries1.iter().filter(|e| e.ident.is_none()).count();
     assert!(not_postfix1 > 20);
-    assert_eq!(metric(&text, "relaywatch_agent_lines_read_total") as usize, entries1.len(), "{text}");
-    assert_eq!(metric(&text, "relaywatch_agent_not_postfix_lines_total") as usize, not_postfix1);
-    assert_eq!(metric(&text, "relaywatch_agent_journal_malformed_total"), 0.0);
+    assert_eq!(
+        metric(&text, "relaywatch_agent_lines_read_total") as usize,
+        entries1.len(),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "relaywatch_agent_not_postfix_lines_total") as usize,
+        not_postfix1
+    );
+    assert_eq!(
+        metric(&text, "relaywatch_agent_journal_malformed_total"),
+        0.0
+    );
     {
         let r = server.received.lock().unwrap();
         let (missing, surplus, differing) = compare(&r, &expected1);
-        assert!(missing.is_empty() && surplus.is_empty(), "missing {missing:?}, surplus {surplus:?}");
-        assert!(differing.is_empty(), "records differ from the file parse: {differing:#?}");
+        assert!(
+            missing.is_empty() && surplus.is_empty(),
+            "missing {missing:?}, surplus {surplus:?}"
+        );
+        assert!(
+            differing.is_empty(),
+            "records differ from the file parse: {differing:#?}"
+        );
         // The entry whose MESSAGE is not UTF-8 (journalctl prints it as an array of bytes) arrived, decoded as the
         // file line is.
-        let binary: Vec<&Value> =
-            r.deliveries.iter().filter(|d| d["queue_id"] == fx.binary_qid.as_str()).collect();
+        let binary: Vec<&Value> = r
+            .deliveries
+            .iter()
+            .filter(|d| d["queue_id"] == fx.binary_qid.as_str())
+            .collect();
         assert!(
-            binary.iter().any(|d| d["reply"].as_str().is_some_and(|s| s.contains('\u{fffd}'))),
+            binary
+                .iter()
+                .any(|d| d["reply"].as_str().is_some_and(|s| s.contains('\u{fffd}'))),
             "the non-UTF-8 message's delivery: {binary:?}"
         );
     }
@@ -405,7 +476,8 @@ fn a_real_journal_arrives_like_the_same_log_file_and_resumes_by_cursor_after_sig
     agent.kill9();
     let file_arg = format!("--file={}", file.display());
     assert!(
-        wait_for(Duration::from_secs(5), || processes_mentioning(&file_arg).is_empty()),
+        wait_for(Duration::from_secs(5), || processes_mentioning(&file_arg)
+            .is_empty()),
         "journalctl ends with the killed agent: {:?}",
         processes_mentioning(&file_arg)
     );
@@ -424,18 +496,32 @@ fn a_real_journal_arrives_like_the_same_log_file_and_resumes_by_cursor_after_sig
     std::thread::sleep(Duration::from_millis(1500));
     {
         let r = server.received.lock().unwrap();
-        assert_eq!(r.wire_duplicates(), 0, "a restart after acknowledged batches resends nothing");
+        assert_eq!(
+            r.wire_duplicates(),
+            0,
+            "a restart after acknowledged batches resends nothing"
+        );
         assert_eq!(r.deliveries.len(), wire_before + ids2.len() - ids1.len());
     }
-    assert!(agent.stderr().contains("resuming the journal from checkpoint"), "{}", agent.stderr());
+    assert!(
+        agent
+            .stderr()
+            .contains("resuming the journal from checkpoint"),
+        "{}",
+        agent.stderr()
+    );
 
     // Phase 3: the rest is written in pieces while the agent is killed with SIGKILL at random moments.
     let agent = Arc::new(Mutex::new(Some(agent)));
     let writing = Arc::new(AtomicBool::new(true));
     let kills = Arc::new(AtomicU32::new(0));
     let killer = {
-        let (agent, writing, kills, spec) =
-            (Arc::clone(&agent), Arc::clone(&writing), Arc::clone(&kills), Arc::clone(&spec));
+        let (agent, writing, kills, spec) = (
+            Arc::clone(&agent),
+            Arc::clone(&writing),
+            Arc::clone(&kills),
+            Arc::clone(&spec),
+        );
         std::thread::spawn(move || {
             let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
             while writing.load(Ordering::SeqCst) || kills.load(Ordering::SeqCst) < 12 {
@@ -470,9 +556,13 @@ fn a_real_journal_arrives_like_the_same_log_file_and_resumes_by_cursor_after_sig
     std::thread::sleep(Duration::from_millis(1500));
     let last = agent.lock().unwrap().take().unwrap();
     let stderr = last.stderr();
-    assert!(last.terminate().success(), "SIGTERM ends the agent cleanly\n{stderr}");
     assert!(
-        wait_for(Duration::from_secs(5), || processes_mentioning(&file_arg).is_empty()),
+        last.terminate().success(),
+        "SIGTERM ends the agent cleanly\n{stderr}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || processes_mentioning(&file_arg)
+            .is_empty()),
         "no journalctl left behind: {:?}",
         processes_mentioning(&file_arg)
     );
@@ -490,11 +580,24 @@ fn a_real_journal_arrives_like_the_same_log_file_and_resumes_by_cursor_after_sig
         surplus.len(),
         differing.len()
     );
-    assert!(complete, "not everything arrived; missing e.g. {:?}\n{stderr}", &missing[..missing.len().min(5)]);
+    assert!(
+        complete,
+        "not everything arrived; missing e.g. {:?}\n{stderr}",
+        &missing[..missing.len().min(5)]
+    );
     assert!(missing.is_empty(), "missing {missing:?}");
-    assert!(surplus.is_empty(), "ids a parse of the log file does not produce: {surplus:?}");
-    assert!(differing.is_empty(), "records differ from the file parse: {differing:#?}");
-    assert_eq!(checkpoint_cursor(&spec.state_dir), Some(newest_cursor_in(&file)));
+    assert!(
+        surplus.is_empty(),
+        "ids a parse of the log file does not produce: {surplus:?}"
+    );
+    assert!(
+        differing.is_empty(),
+        "records differ from the file parse: {differing:#?}"
+    );
+    assert_eq!(
+        checkpoint_cursor(&spec.state_dir),
+        Some(newest_cursor_in(&file))
+    );
     assert!(kills.load(Ordering::SeqCst) >= 12);
 }
 
@@ -573,7 +676,8 @@ fn journalctl_that_ends_is_restarted_after_the_last_cursor_and_bad_lines_are_cou
         format!("127.0.0.1:{port}"),
     ]);
     // Restarts of journalctl fall between lines of one second: no idle flush may come between them.
-    spec.env.push(("RELAYWATCH_AGENT_IDLE_FLUSH_MS".into(), "3000".into()));
+    spec.env
+        .push(("RELAYWATCH_AGENT_IDLE_FLUSH_MS".into(), "3000".into()));
     let agent = spec.spawn(0);
     let expected = fx.expected(fx.lines.len());
     let all = delivery_ids(&expected);
@@ -591,12 +695,22 @@ fn journalctl_that_ends_is_restarted_after_the_last_cursor_and_bad_lines_are_cou
 
     let r = server.received.lock().unwrap();
     let (missing, surplus, differing) = compare(&r, &expected);
-    assert!(missing.is_empty() && surplus.is_empty(), "missing {missing:?}, surplus {surplus:?}");
+    assert!(
+        missing.is_empty() && surplus.is_empty(),
+        "missing {missing:?}, surplus {surplus:?}"
+    );
     assert!(differing.is_empty(), "{differing:#?}");
-    assert_eq!(r.wire_duplicates(), 0, "a restarted journalctl resumes after the last entry read");
+    assert_eq!(
+        r.wire_duplicates(),
+        0,
+        "a restarted journalctl resumes after the last entry read"
+    );
 
     // Every run after the first starts after the last cursor the previous one printed.
-    let lines: Vec<&[u8]> = out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = out
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     let runs_text = std::fs::read_to_string(&runs).unwrap();
     let runs: Vec<Vec<&str>> = runs_text.lines().map(|l| l.split('\t').collect()).collect();
     let expected_runs = lines.len().div_ceil(per_run);
@@ -626,15 +740,23 @@ fn journalctl_that_ends_is_restarted_after_the_last_cursor_and_bad_lines_are_cou
         expected_runs - 1,
         "{text}"
     );
-    assert_eq!(metric(&text, "relaywatch_agent_journal_malformed_total") as usize, malformed);
+    assert_eq!(
+        metric(&text, "relaywatch_agent_journal_malformed_total") as usize,
+        malformed
+    );
     assert_eq!(
         metric(&text, "relaywatch_agent_lines_read_total") as usize,
         fx.entries.len() + malformed
     );
-    let binary: Vec<&Value> =
-        r.deliveries.iter().filter(|d| d["queue_id"] == fx.binary_qid.as_str()).collect();
+    let binary: Vec<&Value> = r
+        .deliveries
+        .iter()
+        .filter(|d| d["queue_id"] == fx.binary_qid.as_str())
+        .collect();
     assert!(
-        binary.iter().any(|d| d["reply"].as_str().is_some_and(|s| s.contains('\u{fffd}'))),
+        binary
+            .iter()
+            .any(|d| d["reply"].as_str().is_some_and(|s| s.contains('\u{fffd}'))),
         "MESSAGE as an array of bytes: {binary:?}"
     );
 }
@@ -659,7 +781,10 @@ fn no_journalctl_is_a_clear_configuration_error() {
     let status = status.expect("the agent stops");
     assert_eq!(status.code(), Some(78), "EX_CONFIG\n{}", agent.stderr());
     let err = agent.stderr();
-    assert!(err.contains("cannot start journalctl") && err.contains("not found"), "{err}");
+    assert!(
+        err.contains("cannot start journalctl") && err.contains("not found"),
+        "{err}"
+    );
 
     // `check` says so too.
     let out = Command::new(env!("CARGO_BIN_EXE_relaywatch-agent"))
@@ -671,7 +796,10 @@ fn no_journalctl_is_a_clear_configuration_error() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("FAIL journald: cannot start journalctl"), "{text}");
+    assert!(
+        text.contains("FAIL journald: cannot start journalctl"),
+        "{text}"
+    );
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -707,7 +835,10 @@ fn a_first_start_at_the_end_saves_the_newest_cursor_before_reading() {
     let agent = spec.spawn(0);
     let newest = newest_cursor_in(&file);
     assert!(
-        wait_for(Duration::from_secs(20), || checkpoint_cursor(&spec.state_dir).as_deref()
+        wait_for(Duration::from_secs(20), || checkpoint_cursor(
+            &spec.state_dir
+        )
+        .as_deref()
             == Some(newest.as_str())),
         "the journal's newest entry is saved as where reading begins\n{}",
         agent.stderr()
@@ -731,7 +862,10 @@ fn a_first_start_at_the_end_saves_the_newest_cursor_before_reading() {
     agent.terminate();
     let r = server.received.lock().unwrap();
     let (missing, surplus, differing) = compare(&r, &expected);
-    assert!(missing.is_empty() && surplus.is_empty(), "missing {missing:?}, surplus {surplus:?}");
+    assert!(
+        missing.is_empty() && surplus.is_empty(),
+        "missing {missing:?}, surplus {surplus:?}"
+    );
     assert!(differing.is_empty(), "{differing:#?}");
 }
 
@@ -755,7 +889,14 @@ fn a_cursor_journalctl_refuses_means_reading_from_the_start_and_check_reports_th
 
     // `check` runs journalctl the same way and shows the newest Postfix entry it can see.
     let out = Command::new(env!("CARGO_BIN_EXE_relaywatch-agent"))
-        .args(["check", "--journald", "--host-name", "mx-test", "--api-url", &server.url()])
+        .args([
+            "check",
+            "--journald",
+            "--host-name",
+            "mx-test",
+            "--api-url",
+            &server.url(),
+        ])
         .arg(format!("--journalctl-arg=--file={}", file.display()))
         .arg("--api-key-file")
         .arg(&spec.key_file)
@@ -764,8 +905,15 @@ fn a_cursor_journalctl_refuses_means_reading_from_the_start_and_check_reports_th
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("ok   journald: journalctl reads the journal (newest selected entry: "), "{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("ok   journald: journalctl reads the journal (newest selected entry: "),
+        "{text}"
+    );
 
     // A checkpoint whose cursor this journal does not know how to seek to (another machine's, or damaged).
     std::fs::create_dir_all(&spec.state_dir).unwrap();
@@ -789,5 +937,8 @@ fn a_cursor_journalctl_refuses_means_reading_from_the_start_and_check_reports_th
     assert!(stderr.contains("refuses the cursor"), "{stderr}");
     let r = server.received.lock().unwrap();
     let (missing, surplus, _) = compare(&r, &expected);
-    assert!(missing.is_empty() && surplus.is_empty(), "missing {missing:?}, surplus {surplus:?}");
+    assert!(
+        missing.is_empty() && surplus.is_empty(),
+        "missing {missing:?}, surplus {surplus:?}"
+    );
 }

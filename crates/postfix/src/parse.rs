@@ -1193,7 +1193,9 @@ mod tests {
             ..separate
         };
         assert!(matches!(
-            parser.parse_message(other, b"Accepted publickey for root").kind,
+            parser
+                .parse_message(other, b"Accepted publickey for root")
+                .kind,
             EventKind::NotPostfix { .. }
         ));
     }
