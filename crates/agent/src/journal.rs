@@ -1,4 +1,4 @@
-//! The journald source: `journalctl -o json -f --no-tail -a` as a child process, its output read line by line on a
+//! The journald source: `journalctl -o json -f --no-tail -a --output-fields=...` as a child process, its output read line by line on a
 //! thread of its own and handed to the reader as [`Item`]s through a bounded channel.
 //!
 //! - Each line is one JSON entry. The fields used are `__CURSOR`, `__REALTIME_TIMESTAMP` (microseconds),
@@ -46,6 +46,9 @@ pub const STREAM_KEY: &str = "journald:";
 /// Longest journalctl output line read; longer entries are skipped. A 64 KiB message of bytes that are not UTF-8 is
 /// written as an array of numbers, about four times as long.
 pub const MAX_ENTRY_BYTES: usize = 1024 * 1024;
+/// Only the fields the agent reads (journalctl adds `__CURSOR` and the timestamps): less to write, pipe and parse,
+/// and no multi-megabyte fields such as a coredump's (systemd 236 and later).
+const OUTPUT_FIELDS: &str = "--output-fields=MESSAGE,SYSLOG_IDENTIFIER,SYSLOG_PID,_PID,_HOSTNAME";
 /// Entries waiting between the journalctl thread and the reader.
 const CHANNEL_ITEMS: usize = 256;
 
@@ -287,7 +290,7 @@ pub fn find_cursor(line: &[u8]) -> Option<String> {
 /// `after` (or, not following, only the newest entry), with the configured filters.
 pub fn command(config: &JournaldConfig, after: Option<&str>, follow: bool) -> Command {
     let mut cmd = Command::new(&config.journalctl);
-    cmd.args(["-o", "json", "-a", "--no-pager"]);
+    cmd.args(["-o", "json", "-a", "--no-pager", OUTPUT_FIELDS]);
     if follow {
         cmd.args(["-f", "--no-tail"]);
     } else {
@@ -853,6 +856,7 @@ mod tests {
                 "json",
                 "-a",
                 "--no-pager",
+                OUTPUT_FIELDS,
                 "-f",
                 "--no-tail",
                 "--after-cursor=s=1;i=2",
