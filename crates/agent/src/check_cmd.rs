@@ -36,7 +36,7 @@ pub fn run(args: CheckArgs) -> Result<bool> {
     match config.require_logs() {
         Ok(()) => {
             let paths = config.log_paths();
-            if paths.is_empty() {
+            if paths.is_empty() && !config.logs.is_empty() {
                 report(false, format!("no file matches {:?}", config.logs));
             }
             for p in paths {
@@ -75,6 +75,18 @@ pub fn run(args: CheckArgs) -> Result<bool> {
             }
         }
         Err(e) => report(false, format!("{e:#}")),
+    }
+    if config.journald.enabled {
+        match crate::journal::probe(&config.journald, &config.syslog_names) {
+            Ok(what) => report(
+                true,
+                format!(
+                    "journald: {} reads the journal ({what})",
+                    config.journald.journalctl.display()
+                ),
+            ),
+            Err(e) => report(false, format!("journald: {e}")),
+        }
     }
     let probe = config.state_dir.join(".check");
     match std::fs::create_dir_all(&config.state_dir).and_then(|()| std::fs::write(&probe, b"x")) {

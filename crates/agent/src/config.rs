@@ -65,6 +65,16 @@ pub struct FileConfig {
     pub utc_offset_minutes: Option<i16>,
     pub start_at: Option<StartAt>,
     pub request_timeout_secs: Option<u64>,
+    /// Read the systemd journal (through `journalctl -o json -f`) besides or instead of log files.
+    pub journald: Option<bool>,
+    /// `journalctl --unit` filters (globs allowed), e.g. `postfix@-.service`. Setting it turns `journald` on.
+    pub journald_units: Option<Vec<String>>,
+    /// journalctl match terms, e.g. `SYSLOG_IDENTIFIER=postfix/smtp`. Setting it turns `journald` on.
+    pub journald_match: Option<Vec<String>>,
+    /// The journalctl program (default `journalctl`, looked up in PATH).
+    pub journalctl: Option<PathBuf>,
+    /// More journalctl arguments, e.g. `--directory=/var/log/journal/remote` or `--file=...`.
+    pub journalctl_args: Option<Vec<String>>,
     pub tls: Option<TlsFileConfig>,
 }
 
@@ -123,9 +133,38 @@ pub struct ConfigArgs {
     /// UTC offset in minutes of year-less RFC 3164 stamps.
     #[arg(long, value_name = "MINUTES", allow_hyphen_values = true)]
     pub utc_offset: Option<i16>,
-    /// Where a first start begins in an existing log.
+    /// Where a first start begins in an existing log (and in the journal).
     #[arg(long, value_enum)]
     pub start_at: Option<StartAt>,
+    /// Read Postfix's entries from the systemd journal (journalctl -o json -f), besides or instead of --log files.
+    #[arg(long)]
+    pub journald: bool,
+    /// The journalctl program to run for --journald.
+    #[arg(long, value_name = "PATH")]
+    pub journalctl: Option<PathBuf>,
+    /// Only this systemd unit's journal entries (repeatable; journalctl --unit, globs allowed), e.g. postfix@-.service.
+    #[arg(long = "journald-unit", value_name = "UNIT")]
+    pub journald_units: Vec<String>,
+    /// A journalctl match term (repeatable), e.g. SYSLOG_IDENTIFIER=postfix/smtp.
+    #[arg(long = "journald-match", value_name = "FIELD=VALUE")]
+    pub journald_match: Vec<String>,
+    /// One more argument for journalctl (repeatable), e.g. --journalctl-arg=--directory=/var/log/journal/remote.
+    #[arg(
+        long = "journalctl-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
+    pub journalctl_args: Vec<String>,
+}
+
+/// The journald source: `journalctl -o json -f --no-tail -a` with these filters, its output read as JSON entries.
+#[derive(Debug, Clone, Default)]
+pub struct JournaldConfig {
+    pub enabled: bool,
+    pub journalctl: PathBuf,
+    pub units: Vec<String>,
+    pub matches: Vec<String>,
+    pub args: Vec<String>,
 }
 
 /// The resolved configuration.
@@ -149,6 +188,7 @@ pub struct Config {
     pub start_at: StartAt,
     pub request_timeout: Duration,
     pub tls_ca_file: Option<PathBuf>,
+    pub journald: JournaldConfig,
 }
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/relaywatch-agent";
@@ -243,6 +283,35 @@ impl Config {
                     flag.or(parse(name, env(name))?).or(file).unwrap_or(default),
                 ))
             };
+        let journald_units = nonempty(args.journald_units.clone())
+            .or_else(|| list(env("JOURNALD_UNITS")))
+            .or(file.journald_units)
+            .unwrap_or_default();
+        let journald_match = nonempty(args.journald_match.clone())
+            .or_else(|| list(env("JOURNALD_MATCH")))
+            .or(file.journald_match)
+            .unwrap_or_default();
+        let journald = JournaldConfig {
+            // A unit or match filter means the journal is wanted, unless it is switched off explicitly.
+            enabled: args.journald
+                || match env("JOURNALD") {
+                    Some(v) => parse_bool("JOURNALD", &v)?,
+                    None => file
+                        .journald
+                        .unwrap_or(!journald_units.is_empty() || !journald_match.is_empty()),
+                },
+            journalctl: args
+                .journalctl
+                .clone()
+                .or_else(|| env("JOURNALCTL").map(PathBuf::from))
+                .or(file.journalctl)
+                .unwrap_or_else(|| PathBuf::from("journalctl")),
+            units: journald_units,
+            matches: journald_match,
+            args: nonempty(args.journalctl_args.clone())
+                .or(file.journalctl_args)
+                .unwrap_or_default(),
+        };
         let batch_max_records = args
             .batch_max_records
             .or(parse("BATCH_MAX_RECORDS", env("BATCH_MAX_RECORDS"))?)
@@ -315,6 +384,7 @@ impl Config {
                 .clone()
                 .or_else(|| env("TLS_CA_FILE").map(PathBuf::from))
                 .or(file.tls.and_then(|t| t.ca_file)),
+            journald,
         };
         config.validate()?;
         Ok(config)
@@ -335,6 +405,16 @@ impl Config {
         if self.host_name.trim().is_empty() {
             bail!("host_name is empty");
         }
+        if self.journald.enabled && self.journald.journalctl.as_os_str().is_empty() {
+            bail!("journalctl is empty: name the journalctl program (default journalctl)");
+        }
+        for m in &self.journald.matches {
+            if m != "+" && !m.contains('=') {
+                bail!(
+                    "journald_match {m:?} is not a journalctl match (FIELD=VALUE, or + between groups)"
+                );
+            }
+        }
         Ok(())
     }
 
@@ -354,9 +434,13 @@ impl Config {
         Ok(())
     }
 
+    /// A source to read: log files, the journal, or both.
     pub fn require_logs(&self) -> Result<()> {
-        if self.logs.is_empty() {
-            bail!("no log to follow: set logs in the file, RELAYWATCH_AGENT_LOGS or --log PATH");
+        if self.logs.is_empty() && !self.journald.enabled {
+            bail!(
+                "no log to follow: set logs in the file, RELAYWATCH_AGENT_LOGS or --log PATH \
+                 (or read the systemd journal: journald = true, RELAYWATCH_AGENT_JOURNALD=true or --journald)"
+            );
         }
         Ok(())
     }
@@ -377,6 +461,14 @@ impl Config {
         out.sort();
         out.dedup();
         out
+    }
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("RELAYWATCH_AGENT_{name}={v:?}: expected true or false"),
     }
 }
 
@@ -416,6 +508,56 @@ mod tests {
             Some(&["/var/log/mail.log".to_string()][..])
         );
         assert_eq!(file.batch_max_records, Some(2000));
+        // The journald keys are there, commented out: uncommented they must parse too.
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# journal") {
+                Some(rest) if rest.contains(" = ") => format!("journal{rest}\n"),
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        let file: FileConfig = toml::from_str(&uncommented).expect("the journald keys parse");
+        assert_eq!(file.journald, Some(true));
+        assert_eq!(
+            file.journald_units.as_deref(),
+            Some(&["postfix@-.service".to_string()][..])
+        );
+        assert!(file.journalctl.is_some() && file.journald_match.is_some());
+    }
+
+    #[test]
+    fn journald_is_chosen_by_flag_or_by_its_filters() {
+        let base = ConfigArgs {
+            host_name: Some("mx".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&base).unwrap();
+        assert!(!c.journald.enabled);
+        assert!(c.require_logs().is_err(), "no source at all is an error");
+        let c = Config::load(&ConfigArgs {
+            journald: true,
+            ..base.clone()
+        })
+        .unwrap();
+        assert!(c.journald.enabled);
+        assert_eq!(c.journald.journalctl, PathBuf::from("journalctl"));
+        c.require_logs().expect("the journal alone is a source");
+        let c = Config::load(&ConfigArgs {
+            journald_units: vec!["postfix@-.service".into()],
+            journalctl_args: vec!["--file=/x.journal".into()],
+            ..base.clone()
+        })
+        .unwrap();
+        assert!(c.journald.enabled, "a unit filter turns the journal on");
+        assert_eq!(c.journald.args, ["--file=/x.journal"]);
+        assert!(
+            Config::load(&ConfigArgs {
+                journald_match: vec!["postfix".into()],
+                ..base
+            })
+            .is_err(),
+            "a match term needs FIELD=VALUE"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Relaywatch API without losing or doubling any, through rotations, restarts, crashes and API outages.
 //!
 //! - [`tail`]: follows one log path by file fingerprint through rotation and truncation.
+//! - [`journal`]: the journald source, `journalctl -o json -f` read entry by entry, resumed by cursor.
 //! - [`reader`]: parse, correlate, cut batches at exactly resumable points, write them to the [`spool`].
 //! - [`ship`]: drains the spool to `POST /v1/ingest`; an acknowledged batch becomes the [`state`] checkpoint.
 //! - [`metrics`]: counters, `/metrics`, and the tailer's events as logs.
@@ -11,6 +12,7 @@
 pub mod backfill_cmd;
 pub mod check_cmd;
 pub mod config;
+pub mod journal;
 pub mod metrics;
 pub mod parse_cmd;
 pub mod reader;

@@ -31,6 +31,10 @@ pub struct Metrics {
     pub unreadable: AtomicU64,
     pub checkpoint_files_lost: AtomicU64,
     pub spool_full_pauses: AtomicU64,
+    /// journald entries journalctl printed that are not JSON entries the agent can read.
+    pub journal_malformed: AtomicU64,
+    /// Times journalctl ended and was started again.
+    pub journalctl_restarts: AtomicU64,
     pub spool_bytes: AtomicU64,
     pub spool_batches: AtomicU64,
     pub in_flight: AtomicU64,
@@ -75,7 +79,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let counters: [(&str, &str, u64); 18] = [
+        let counters: [(&str, &str, u64); 20] = [
             ("lines_read_total", "Log lines read", g(&self.lines_read)),
             ("bytes_read_total", "Log bytes read", g(&self.bytes_read)),
             (
@@ -157,6 +161,16 @@ impl Metrics {
                 "spool_full_pauses_total",
                 "Times reading paused because the spool was full",
                 g(&self.spool_full_pauses),
+            ),
+            (
+                "journal_malformed_total",
+                "journald entries that were not readable JSON entries (skipped)",
+                g(&self.journal_malformed),
+            ),
+            (
+                "journalctl_restarts_total",
+                "Times journalctl ended and was started again after the last cursor read",
+                g(&self.journalctl_restarts),
             ),
         ];
         for (name, help, v) in counters {

@@ -8,6 +8,9 @@
 //!
 //! Each spool batch carries the reader state after it (file fingerprint, offset, correlator state). The shipper
 //! makes that state the checkpoint once the API has acknowledged the batch.
+//!
+//! The journald stream follows the same rules with journal entries for lines: its position is the cursor of the last
+//! entry taken, and an entry before which a batch is cut is kept and taken first afterwards.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,9 +21,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use relaywatch_postfix::{Correlator, CorrelatorConfig, EventKind, Parser, ParserConfig, Record};
+use relaywatch_postfix::event::{Header, Program};
+use relaywatch_postfix::{
+    Correlator, CorrelatorConfig, EventKind, Parser, ParserConfig, Record, Text, Timestamp,
+};
 
 use crate::config::{Config, StartAt};
+use crate::journal::{Item, JournalSource, STREAM_KEY};
 use crate::metrics::{AgentEvents, Metrics};
 use crate::spool::{Spool, SpoolMeta};
 use crate::state::{Checkpoint, StreamState};
@@ -28,6 +35,8 @@ use crate::tail::{Flow, Follower, Line, Position};
 
 /// Bytes read from one log before the others get a turn and the timers are checked.
 const POLL_BUDGET: u64 = 1 << 20;
+/// Journal entries taken in one poll before the logs get a turn and the timers are checked.
+const JOURNAL_POLL_ENTRIES: u64 = 4096;
 
 /// A batch being built: the gzip-compressed body of an `IngestBatch`, written as records come.
 struct Segment {
@@ -107,18 +116,42 @@ struct Stream {
     records: Vec<Record>,
 }
 
-pub struct Reader {
-    streams: Vec<Stream>,
+/// The journald stream: entries from journalctl instead of lines from a file.
+struct JournalStream {
+    /// Neither the checkpoint nor the spool knew the journal when the agent started.
+    fresh: bool,
+    source: JournalSource,
+    /// The cursor of the last entry taken (where a batch cut now resumes).
+    cursor: Option<String>,
+    /// Taken from journalctl but not yet consumed: a batch was cut before it.
+    held: Option<Item>,
+    parser: Parser,
+    correlator: Correlator,
+    last_second: i64,
+    segment: Segment,
+    last_data: Instant,
+    idle_flushed: bool,
+    records: Vec<Record>,
+}
+
+/// Where batches go: the spool, and the shipper told about them.
+struct Output {
     spool: Arc<Spool>,
     metrics: Arc<Metrics>,
     next_seq: u64,
+    /// `{"agent":{...},"records":[`
+    prefix: Vec<u8>,
+    wake_shipper: Box<dyn Fn() + Send>,
+}
+
+pub struct Reader {
+    streams: Vec<Stream>,
+    journal: Option<JournalStream>,
+    out: Output,
     batch_max_records: u64,
     batch_linger: Duration,
     idle_flush: Duration,
     poll_interval: Duration,
-    /// `{"agent":{...},"records":[`
-    prefix: Vec<u8>,
-    wake_shipper: Box<dyn Fn() + Send>,
     last_reference: Instant,
 }
 
@@ -131,7 +164,8 @@ fn now_unix() -> i64 {
 
 impl Reader {
     /// Builds the reader from the checkpoint and the spool: a log whose latest batch is still in the spool resumes
-    /// after that batch, otherwise after the acknowledged checkpoint.
+    /// after that batch, otherwise after the acknowledged checkpoint. With journald configured it starts journalctl
+    /// (a journalctl that cannot be started is a configuration error).
     pub fn new(
         config: &Config,
         paths: &[PathBuf],
@@ -158,26 +192,31 @@ impl Reader {
             p
         };
         let events = AgentEvents { metrics: &metrics };
-        let mut streams = Vec::new();
-        for path in paths {
-            let key = path.to_string_lossy().into_owned();
-            let mut parser_config = ParserConfig {
+        let parser_config = {
+            let mut c = ParserConfig {
                 tag_headers: config.tag_headers.clone(),
                 reference_unix: now_unix(),
                 rfc3164_offset_minutes: config.utc_offset_minutes,
                 ..Default::default()
             };
-            parser_config.syslog_names.clone_from(&config.syslog_names);
+            c.syslog_names.clone_from(&config.syslog_names);
+            c
+        };
+        let restore = |key: &str, state: &StreamState| match &state.correlator {
+            Some(c) => Correlator::restore(CorrelatorConfig::default(), c.clone())
+                .map_err(|e| anyhow::anyhow!("checkpoint of {key}: {e}")),
+            None => Ok(Correlator::new(CorrelatorConfig::default())),
+        };
+        let mut streams = Vec::new();
+        for path in paths {
+            let key = path.to_string_lossy().into_owned();
+            let parser_config = parser_config.clone();
             let fresh = !resume.contains_key(&key);
             let (mut follower, correlator) = match resume.get(&key) {
-                Some(state) => {
-                    let correlator = match &state.correlator {
-                        Some(c) => Correlator::restore(CorrelatorConfig::default(), c.clone())
-                            .map_err(|e| anyhow::anyhow!("checkpoint of {key}: {e}"))?,
-                        None => Correlator::new(CorrelatorConfig::default()),
-                    };
-                    (Follower::resume(path, &state.position, &events), correlator)
-                }
+                Some(state) => (
+                    Follower::resume(path, &state.position, &events),
+                    restore(&key, state)?,
+                ),
                 None => (
                     match config.start_at {
                         StartAt::Beginning => Follower::new(path),
@@ -204,17 +243,66 @@ impl Reader {
                 records: Vec::with_capacity(64),
             });
         }
+        let journal = if config.journald.enabled {
+            let (fresh, cursor, correlator) = match resume.get(STREAM_KEY) {
+                Some(state) => {
+                    tracing::info!(
+                        cursor = state
+                            .cursor
+                            .as_deref()
+                            .unwrap_or("(none: the journal's start)"),
+                        "resuming the journal from checkpoint"
+                    );
+                    (false, state.cursor.clone(), restore(STREAM_KEY, state)?)
+                }
+                None => {
+                    let cursor = match config.start_at {
+                        StartAt::Beginning => None,
+                        // The newest entry now: saved before reading (see `initial_states`), so a restart before the
+                        // first batch begins here too, not at a later end.
+                        StartAt::End => {
+                            crate::journal::newest_cursor(&config.journald, &config.syslog_names)?
+                        }
+                    };
+                    (true, cursor, Correlator::new(CorrelatorConfig::default()))
+                }
+            };
+            let source = JournalSource::start(
+                &config.journald,
+                config.syslog_names.clone(),
+                cursor.clone(),
+                Arc::clone(&metrics),
+            )?;
+            Some(JournalStream {
+                fresh,
+                source,
+                cursor,
+                held: None,
+                parser: Parser::new(parser_config),
+                correlator,
+                last_second: i64::MIN,
+                segment: Segment::new(),
+                last_data: Instant::now(),
+                idle_flushed: true,
+                records: Vec::with_capacity(64),
+            })
+        } else {
+            None
+        };
         Ok(Reader {
             streams,
-            spool,
-            metrics,
-            next_seq,
+            journal,
+            out: Output {
+                spool,
+                metrics,
+                next_seq,
+                prefix,
+                wake_shipper,
+            },
             batch_max_records: config.batch_max_records as u64,
             batch_linger: config.batch_linger,
             idle_flush: config.idle_flush,
             poll_interval: config.poll_interval,
-            prefix,
-            wake_shipper,
             last_reference: Instant::now(),
         })
     }
@@ -222,6 +310,16 @@ impl Reader {
     /// Where logs that no checkpoint knew begin: saved before reading, so that when the agent dies before its first
     /// acknowledged batch and the log rotates meanwhile, the next start still begins in the right file.
     pub fn initial_states(&self) -> Vec<(String, StreamState)> {
+        let journal = self.journal.iter().filter(|j| j.fresh).filter_map(|j| {
+            Some((
+                STREAM_KEY.to_string(),
+                StreamState {
+                    position: Position::default(),
+                    correlator: None,
+                    cursor: Some(j.cursor.clone()?),
+                },
+            ))
+        });
         self.streams
             .iter()
             .filter(|s| s.fresh)
@@ -231,9 +329,11 @@ impl Reader {
                     StreamState {
                         position: s.follower.position()?,
                         correlator: None,
+                        cursor: None,
                     },
                 ))
             })
+            .chain(journal)
             .collect()
     }
 
@@ -241,12 +341,12 @@ impl Reader {
     pub fn run(&mut self, stop: &AtomicBool) -> Result<()> {
         let mut spool_full_reported = false;
         while !stop.load(Ordering::Relaxed) {
-            if self.spool.is_full() {
+            if self.out.spool.is_full() {
                 if !spool_full_reported {
-                    Metrics::add(&self.metrics.spool_full_pauses, 1);
+                    Metrics::add(&self.out.metrics.spool_full_pauses, 1);
                     tracing::warn!(
-                        spool_bytes = self.spool.bytes(),
-                        spool_max_bytes = self.spool.max_bytes(),
+                        spool_bytes = self.out.spool.bytes(),
+                        spool_max_bytes = self.out.spool.max_bytes(),
                         "spool full: reading of logs paused until the API takes batches again; \
                          the log files are the buffer now, nothing is dropped"
                     );
@@ -265,12 +365,16 @@ impl Reader {
                 for s in &mut self.streams {
                     s.parser.set_reference_unix(now);
                 }
+                if let Some(j) = &mut self.journal {
+                    j.parser.set_reference_unix(now);
+                }
                 self.last_reference = Instant::now();
             }
             let mut busy = false;
             for i in 0..self.streams.len() {
                 busy |= self.poll_stream(i)?;
             }
+            busy |= self.poll_journal()?;
             if !busy {
                 std::thread::sleep(self.poll_interval);
             }
@@ -280,11 +384,11 @@ impl Reader {
 
     /// One poll of one log. True when it read something.
     fn poll_stream(&mut self, i: usize) -> Result<bool> {
-        let metrics = Arc::clone(&self.metrics);
+        let metrics = Arc::clone(&self.out.metrics);
         let events = AgentEvents { metrics: &metrics };
         let max = self.batch_max_records;
         let linger = self.batch_linger;
-        let prefix = &self.prefix;
+        let prefix = &self.out.prefix;
         let stream = &mut self.streams[i];
         let Stream {
             follower,
@@ -373,7 +477,7 @@ impl Reader {
                 stream.correlator.flush(&mut out);
                 if !out.is_empty() {
                     for r in &out {
-                        stream.segment.add(&self.prefix, r)?;
+                        stream.segment.add(&self.out.prefix, r)?;
                     }
                     self.cut(i)?;
                 }
@@ -382,37 +486,193 @@ impl Reader {
         Ok(progress.bytes > 0)
     }
 
+    /// One poll of the journal: up to [`JOURNAL_POLL_ENTRIES`] entries. True when it took something.
+    fn poll_journal(&mut self) -> Result<bool> {
+        let Some(j) = &mut self.journal else {
+            return Ok(false);
+        };
+        let metrics = &self.out.metrics;
+        let (mut entries, mut bytes, mut unknown, mut not_postfix, mut malformed, mut cut) =
+            (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+        let mut newest = 0i64;
+        let mut stopped = false;
+        let mut idle = false;
+        while entries < JOURNAL_POLL_ENTRIES {
+            let item = match j.held.take() {
+                Some(item) => item,
+                None => match j.source.try_next()? {
+                    Some(item) => item,
+                    None => {
+                        idle = true;
+                        break;
+                    }
+                },
+            };
+            if let Item::Entry { entry, .. } = &item {
+                let second = entry.realtime_micros.div_euclid(1_000_000);
+                if second > j.last_second {
+                    // The same clean cut as before a log line of a later second.
+                    let full = j.segment.records >= self.batch_max_records;
+                    let lingered = j
+                        .segment
+                        .started
+                        .is_some_and(|t| t.elapsed() >= self.batch_linger);
+                    if (full || lingered) && j.segment.lines > 0 && j.cursor.is_some() {
+                        j.held = Some(item);
+                        stopped = true;
+                        break;
+                    }
+                    j.last_second = second;
+                    newest = second;
+                }
+            }
+            entries += 1;
+            bytes += item.bytes();
+            match &item {
+                Item::Entry { entry, .. } => {
+                    let header = Header {
+                        time: Timestamp {
+                            unix_micros: entry.realtime_micros,
+                            offset_minutes: 0,
+                        },
+                        host: Text(entry.host.as_deref().unwrap_or(b"")),
+                        program: Program::from_name(&entry.identifier),
+                        pid: entry.pid,
+                    };
+                    let event = j.parser.parse_message(header, &entry.message);
+                    match event.kind {
+                        EventKind::Unknown { .. } => unknown += 1,
+                        EventKind::NotPostfix { .. } => not_postfix += 1,
+                        _ => {}
+                    }
+                    if entry.message_cut {
+                        cut += 1;
+                    }
+                    j.correlator.push(&event, &mut j.records);
+                    for r in j.records.drain(..) {
+                        j.segment.add(&self.out.prefix, &r)?;
+                    }
+                }
+                Item::Malformed { .. } => malformed += 1,
+                Item::TooLong { .. } => cut += 1,
+            }
+            if let Some(c) = item.cursor() {
+                j.cursor = Some(c.to_string());
+            }
+            j.segment.lines += 1;
+            if j.segment.started.is_none() {
+                j.segment.started = Some(Instant::now());
+            }
+        }
+        Metrics::add(&metrics.lines_read, entries);
+        Metrics::add(&metrics.bytes_read, bytes);
+        Metrics::add(&metrics.unknown_lines, unknown);
+        Metrics::add(&metrics.not_postfix_lines, not_postfix);
+        Metrics::add(&metrics.journal_malformed, malformed);
+        Metrics::add(&metrics.lines_cut, cut);
+        if newest > 0 {
+            metrics
+                .newest_line_unix
+                .fetch_max(newest, Ordering::Relaxed);
+        }
+        if entries > 0 || stopped {
+            j.last_data = Instant::now();
+            j.idle_flushed = false;
+        }
+        if stopped {
+            self.cut_journal()?;
+            return Ok(true);
+        }
+        if idle && !j.idle_flushed && j.last_data.elapsed() >= self.idle_flush && j.cursor.is_some()
+        {
+            // The journal went quiet: what the correlator holds back will not meet more context soon.
+            j.idle_flushed = true;
+            if j.segment.lines > 0 {
+                self.cut_journal()?;
+            } else {
+                let mut out = Vec::new();
+                j.correlator.flush(&mut out);
+                if !out.is_empty() {
+                    for r in &out {
+                        j.segment.add(&self.out.prefix, r)?;
+                    }
+                    self.cut_journal()?;
+                }
+            }
+        }
+        Ok(entries > 0)
+    }
+
+    /// Closes the journal's current batch after the last entry taken and writes it to the spool.
+    fn cut_journal(&mut self) -> Result<()> {
+        let Some(j) = &mut self.journal else {
+            return Ok(());
+        };
+        let Some(cursor) = j.cursor.clone() else {
+            return Ok(());
+        };
+        self.out.write_batch(
+            STREAM_KEY,
+            Position::default(),
+            Some(cursor),
+            &mut j.correlator,
+            &mut j.segment,
+        )
+    }
+
     /// Closes the current batch of stream `i` at the follower's position and writes it to the spool.
     fn cut(&mut self, i: usize) -> Result<()> {
         let stream = &mut self.streams[i];
         let Some(position) = stream.follower.position() else {
             return Ok(());
         };
+        self.out.write_batch(
+            &stream.key,
+            position,
+            None,
+            &mut stream.correlator,
+            &mut stream.segment,
+        )
+    }
+}
+
+impl Output {
+    /// Ends `segment` with what the correlator holds back and spools it with the state to resume from after it.
+    fn write_batch(
+        &mut self,
+        key: &str,
+        position: Position,
+        cursor: Option<String>,
+        correlator: &mut Correlator,
+        segment: &mut Segment,
+    ) -> Result<()> {
         let mut out = Vec::new();
-        let state = stream.correlator.checkpoint(&mut out);
+        let state = correlator.checkpoint(&mut out);
         for r in &out {
-            stream.segment.add(&self.prefix, r)?;
+            segment.add(&self.prefix, r)?;
         }
-        let records = stream.segment.records;
-        let lines = stream.segment.lines;
-        let body = stream.segment.finish()?;
+        let records = segment.records;
+        let lines = segment.lines;
+        let body = segment.finish()?;
+        let offset = position.offset;
         let meta = SpoolMeta {
             seq: self.next_seq,
-            stream: stream.key.clone(),
+            stream: key.to_string(),
             records,
             lines,
             state: StreamState {
-                position: position.clone(),
+                position,
                 correlator: Some(state),
+                cursor,
             },
         };
         Metrics::add(&self.metrics.records_emitted, records);
         self.metrics
             .in_flight
-            .store(stream.correlator.in_flight() as u64, Ordering::Relaxed);
+            .store(correlator.in_flight() as u64, Ordering::Relaxed);
         self.metrics
             .evicted
-            .store(stream.correlator.evicted(), Ordering::Relaxed);
+            .store(correlator.evicted(), Ordering::Relaxed);
         // A full or failing disk is waited out: the batch stays in memory and the log is not read further.
         let mut delay = Duration::from_millis(500);
         loop {
@@ -435,7 +695,8 @@ impl Reader {
         self.metrics
             .spool_batches
             .store(self.spool.files(), Ordering::Relaxed);
-        tracing::debug!(seq = meta.seq, records, lines, offset = position.offset, stream = %meta.stream, "batch spooled");
+        tracing::debug!(seq = meta.seq, records, lines, offset, cursor = meta.state.cursor.as_deref().unwrap_or("-"),
+            stream = %meta.stream, "batch spooled");
         (self.wake_shipper)();
         Ok(())
     }

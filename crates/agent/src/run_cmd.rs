@@ -66,7 +66,7 @@ pub fn run_config(config: Config, stop: Arc<AtomicBool>) -> Result<()> {
         .map_err(|e| ConfigError(format!("{e:#}")))?;
     let _lock = lock_state_dir(&config.state_dir)?;
     let paths: Vec<PathBuf> = config.log_paths();
-    if paths.is_empty() {
+    if paths.is_empty() && !config.logs.is_empty() {
         return Err(ConfigError(format!("no file matches {:?}", config.logs)).into());
     }
     let mut checkpoint = Checkpoint::load(&config.state_dir)?;
@@ -104,6 +104,7 @@ pub fn run_config(config: Config, stop: Arc<AtomicBool>) -> Result<()> {
     }
     tracing::info!(
         logs = ?paths,
+        journald = config.journald.enabled,
         api = %config.api_url,
         host_name = %config.host_name,
         state_dir = %config.state_dir.display(),

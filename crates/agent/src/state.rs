@@ -1,5 +1,6 @@
 //! The checkpoint: per log path, the file position and the correlator's in-flight state, plus the sequence number of
-//! the last spooled batch the API acknowledged.
+//! the last spooled batch the API acknowledged. The journald stream (key [`crate::journal::STREAM_KEY`]) has the
+//! journal cursor of its last entry instead of a file position.
 //!
 //! It is written only after an acknowledgement, atomically (temporary file, fsync, rename, fsync of the directory),
 //! so a crash leaves either the old or the new checkpoint, never a torn one. The format is versioned.
@@ -17,12 +18,17 @@ use crate::tail::Position;
 
 pub const CHECKPOINT_VERSION: u32 = 1;
 
-/// Everything needed to resume one log path exactly where a batch ended.
+/// Everything needed to resume one log path (or the journal) exactly where a batch ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamState {
+    /// For a log file; the default (no file) for the journal.
     pub position: Position,
     /// `None` before the first batch of this path.
     pub correlator: Option<CorrelatorState>,
+    /// For the journal: the `__CURSOR` of the last entry the batch covers (resumed with `--after-cursor`). Absent in
+    /// file streams and in checkpoints written before the journald source existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,4 +100,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     // The rename itself is durable only once the directory is synced.
     File::open(dir).and_then(|d| d.sync_all()).ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_without_cursors_still_load_and_file_streams_are_written_as_before() {
+        let old = r#"{"version":1,"acked_seq":7,"streams":{"/var/log/mail.log":{"position":{"file":null,"offset":12},"correlator":null}}}"#;
+        let cp: Checkpoint = serde_json::from_str(old).expect("an older checkpoint loads");
+        let s = &cp.streams["/var/log/mail.log"];
+        assert_eq!((s.position.offset, s.cursor.as_deref()), (12, None));
+        assert_eq!(serde_json::to_string(&cp).unwrap(), old);
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut cp = cp;
+        cp.streams.insert(
+            "journald:".into(),
+            StreamState {
+                position: Position::default(),
+                correlator: None,
+                cursor: Some("s=ab;i=2a;b=cd;m=1;t=2;x=3".into()),
+            },
+        );
+        cp.store(dir.path()).unwrap();
+        let back = Checkpoint::load(dir.path()).unwrap();
+        assert_eq!(
+            back.streams["journald:"].cursor.as_deref(),
+            Some("s=ab;i=2a;b=cd;m=1;t=2;x=3")
+        );
+        assert_eq!(back.acked_seq, 7);
+    }
 }

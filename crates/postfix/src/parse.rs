@@ -413,6 +413,15 @@ fn parse_tag(s: &[u8]) -> Option<(Program<'_>, Option<u32>, &[u8])> {
     Some((split_program(name), pid, msg))
 }
 
+impl<'a> Program<'a> {
+    /// Splits a program name as Postfix builds it (`postfix-out/submission/smtpd`) into instance, service and daemon,
+    /// for sources that carry the name in a field of its own (journald's `SYSLOG_IDENTIFIER`): build a [`Header`]
+    /// with it and call [`Parser::parse_message`].
+    pub fn from_name(name: &'a [u8]) -> Program<'a> {
+        split_program(name)
+    }
+}
+
 fn split_program(name: &[u8]) -> Program<'_> {
     match memchr(b'/', name) {
         None => Program {
@@ -1156,6 +1165,39 @@ mod tests {
         assert_eq!(split_queue_id(b"warning: x").0, None);
         assert_eq!(split_queue_id(b"NOQUEUE: reject: x").0, None);
         assert_eq!(split_queue_id(b"Deleted: 1 message").0, None);
+    }
+
+    #[test]
+    fn a_message_with_its_header_from_separate_fields_parses_like_the_whole_line() {
+        let line = "Nov 28 22:44:43 mail postfix/smtp[19083]: BCB2FB6324: to=<john.smith@bigcorp.test>, \
+                    relay=mx.bigcorp.test[192.0.2.10]:25, delay=0.4, delays=0.1/0/0.2/0.1, dsn=2.0.0, status=sent \
+                    (250 2.0.0 Ok: queued as 4Xyz)";
+        let whole = p(line);
+        let header = whole.header.expect("the line has a header");
+        // What a journald entry carries: SYSLOG_IDENTIFIER, _HOSTNAME, SYSLOG_PID, __REALTIME_TIMESTAMP and MESSAGE.
+        let separate = Header {
+            time: header.time,
+            host: Text(b"mail"),
+            program: Program::from_name(b"postfix/smtp"),
+            pid: Some(19083),
+        };
+        let msg = line.split_once("]: ").unwrap().1;
+        let parser = Parser::new(ParserConfig {
+            reference_unix: 1_800_000_000,
+            ..Default::default()
+        });
+        assert_eq!(parser.parse_message(separate, msg.as_bytes()), whole);
+        assert!(matches!(whole.kind, EventKind::Delivery(_)), "{whole:?}");
+        let other = Header {
+            program: Program::from_name(b"sshd"),
+            ..separate
+        };
+        assert!(matches!(
+            parser
+                .parse_message(other, b"Accepted publickey for root")
+                .kind,
+            EventKind::NotPostfix { .. }
+        ));
     }
 
     #[test]
