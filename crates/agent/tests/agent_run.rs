@@ -527,3 +527,61 @@ fn a_503_with_retry_after_is_waited_out_and_nothing_is_lost() {
     assert_eq!(server.received.lock().unwrap().unique_ids(), want);
     agent.terminate();
 }
+
+/// postlogd may create a new log as mode 0600 root: the agent says plainly that it cannot read it. As root (CI) the
+/// binary runs as `nobody`, since root reads any file; otherwise as the current user with the file's mode at 000.
+#[test]
+fn a_log_the_agent_cannot_read_is_reported_as_such() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:\t0\t"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.path().join("mail.log");
+    append(
+        &log,
+        b"Nov 28 22:44:42 mail postfix/qmgr[2]: B7438B6323: removed\n",
+    );
+    std::fs::set_permissions(
+        &log,
+        std::fs::Permissions::from_mode(if is_root { 0o600 } else { 0o000 }),
+    )
+    .unwrap();
+    // The binary and the key where an unprivileged user can reach them (the build directory may be under /root).
+    let bin = dir.path().join("relaywatch-agent");
+    std::fs::copy(env!("CARGO_BIN_EXE_relaywatch-agent"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, KEY).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut cmd = Command::new(&bin);
+    cmd.arg("check")
+        .args(["--api-url", "http://127.0.0.1:9"])
+        .arg("--api-key-file")
+        .arg(&key_file)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--log")
+        .arg(&log)
+        .env_clear();
+    if is_root {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "FAIL {} is not readable by this user (permission denied",
+            log.display()
+        )),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
