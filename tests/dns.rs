@@ -39,9 +39,17 @@ pub async fn serve_at(addr: SocketAddr, zones: &[(&str, &str)]) -> DnsServer {
         .unwrap();
         catalog.upsert(LowerName::new(&name), vec![Arc::new(zone)]);
     }
-    let udp = tokio::net::UdpSocket::bind(addr).await.unwrap();
+    // With port 0, a free UDP port may be taken for TCP (another test's connection): try another.
+    let (udp, tcp) = loop {
+        let udp = tokio::net::UdpSocket::bind(addr).await.unwrap();
+        let bound = udp.local_addr().unwrap();
+        match tokio::net::TcpListener::bind(bound).await {
+            Ok(tcp) => break (udp, tcp),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && addr.port() == 0 => continue,
+            Err(e) => panic!("bind {bound}: {e}"),
+        }
+    };
     let addr = udp.local_addr().unwrap();
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
     let mut server = Server::new(catalog);
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 65535);

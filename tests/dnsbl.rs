@@ -41,9 +41,17 @@ async fn serve_zones(zones: &[(&str, &str)]) -> (SocketAddr, Server<Catalog>) {
             .unwrap_or_else(|e| panic!("zone {origin}: {e}"));
         catalog.upsert(LowerName::new(&origin_name), vec![Arc::new(handler)]);
     }
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // A free UDP port may be taken for TCP (another test's connection): try another.
+    let (udp, tcp) = loop {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, tcp),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => panic!("bind {addr}: {e}"),
+        }
+    };
     let addr = udp.local_addr().unwrap();
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
     let mut server = Server::new(catalog);
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 65535);
