@@ -1,4 +1,5 @@
-//! An authoritative DNS server for tests (hickory-server) on 127.0.0.1, serving zones written in the test.
+//! An authoritative DNS server for tests (hickory-server) on 127.0.0.1, serving zones written in the test. TTLs are
+//! zero, so resolvers keep nothing between questions.
 
 use hickory_proto::rr::{LowerName, Name};
 use hickory_proto::serialize::txt::Parser;
@@ -27,7 +28,7 @@ pub async fn serve_at(addr: SocketAddr, zones: &[(&str, &str)]) -> DnsServer {
     for (origin, records) in zones {
         let name = Name::from_str(&format!("{origin}.")).unwrap();
         let text = format!(
-            "$TTL 1\n@ SOA ns.test. hostmaster.test. 1 3600 600 86400 1\n@ NS ns.test.\n{records}\n"
+            "$TTL 0\n@ SOA ns.test. hostmaster.test. 1 3600 600 86400 0\n@ NS ns.test.\n{records}\n"
         );
         let (name, recs) = Parser::new(text, None, Some(name)).parse().unwrap();
         let zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(

@@ -1,16 +1,11 @@
-//! A DNS blocklist server on loopback for tests: hickory-server (in-process, real UDP) behind a small UDP front that
+//! A DNS blocklist server on loopback for tests: [`crate::dns`]'s hickory-server (in-process, real UDP) behind a small UDP front that
 //! can drop the queries of chosen zones (a zone that times out) and can be switched to other zone contents while
 //! its address stays the same (a listing that ends). TTLs are zero, so nothing is cached between checks.
 
+use crate::dns::{self, DnsServer};
 use hickory_proto::op::Message;
-use hickory_proto::rr::{LowerName, Name};
 use hickory_proto::serialize::binary::BinDecodable;
-use hickory_proto::serialize::txt::Parser;
-use hickory_server::Server;
-use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,50 +13,14 @@ pub struct DnsblServer {
     /// Where resolvers send queries.
     pub addr: SocketAddr,
     backend: Arc<Mutex<SocketAddr>>,
-    servers: Mutex<Vec<Server<Catalog>>>,
-}
-
-async fn serve_zones(zones: &[(&str, &str)]) -> (SocketAddr, Server<Catalog>) {
-    let mut catalog = Catalog::new();
-    for (origin, text) in zones {
-        let origin_name = Name::from_str(&format!("{origin}.")).expect("zone origin");
-        let full = format!(
-            "$TTL 0\n@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 0\n@ IN NS ns.test.\n{text}\n"
-        );
-        let (origin_name, records) = Parser::new(full, None, Some(origin_name))
-            .parse()
-            .unwrap_or_else(|e| panic!("zone {origin}: {e}"));
-        let handler =
-            InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
-                origin_name.clone(),
-                records,
-                ZoneType::Primary,
-                AxfrPolicy::Deny,
-            )
-            .unwrap_or_else(|e| panic!("zone {origin}: {e}"));
-        catalog.upsert(LowerName::new(&origin_name), vec![Arc::new(handler)]);
-    }
-    // A free UDP port may be taken for TCP (another test's connection): try another.
-    let (udp, tcp) = loop {
-        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = udp.local_addr().unwrap();
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(tcp) => break (udp, tcp),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
-            Err(e) => panic!("bind {addr}: {e}"),
-        }
-    };
-    let addr = udp.local_addr().unwrap();
-    let mut server = Server::new(catalog);
-    server.register_socket(udp);
-    server.register_listener(tcp, Duration::from_secs(5), 65535);
-    (addr, server)
+    servers: Mutex<Vec<DnsServer>>,
 }
 
 impl DnsblServer {
     /// Serves `zones` (origin, records relative to it); queries under any of `silent` get no answer.
     pub async fn start(zones: &[(&str, &str)], silent: &[&str]) -> DnsblServer {
-        let (backend_addr, server) = serve_zones(zones).await;
+        let server = dns::serve(zones).await;
+        let backend_addr = server.addr;
         let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = front.local_addr().unwrap();
         let backend = Arc::new(Mutex::new(backend_addr));
@@ -116,8 +75,8 @@ impl DnsblServer {
 
     /// Serves other contents from now on, at the same address.
     pub async fn replace_zones(&self, zones: &[(&str, &str)]) {
-        let (backend_addr, server) = serve_zones(zones).await;
-        *self.backend.lock().unwrap() = backend_addr;
+        let server = dns::serve(zones).await;
+        *self.backend.lock().unwrap() = server.addr;
         self.servers.lock().unwrap().push(server);
     }
 }

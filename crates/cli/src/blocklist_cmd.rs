@@ -3,6 +3,7 @@
 //! listings), 3 not listed but some zones could not be asked (a timeout is never "clean").
 
 use clap::{Args, Subcommand};
+use relaywatch_api::routes::blocklists::ZoneVerdict;
 use relaywatch_audit::blocklist::{Subject, ZoneCode, ZoneSpec};
 use relaywatch_worker::blocklist::{BlocklistSettings, Checker, SelfTest, ZoneResult};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -140,22 +141,8 @@ pub async fn run(args: CheckArgs, base: BlocklistSettings) -> anyhow::Result<i32
         .filter(|r| r.outcome.state() == "not_tested")
         .count();
     if args.json {
-        let items: Vec<serde_json::Value> = results
-            .iter()
-            .map(|r| {
-                let (codes, meaning, reason) = r.parts();
-                serde_json::json!({
-                    "zone": r.zone,
-                    "label": r.label,
-                    "state": r.outcome.state(),
-                    "codes": codes,
-                    "meaning": meaning,
-                    "reason": reason,
-                    "informational": matches!(r.outcome, relaywatch_audit::blocklist::Outcome::Listed { informational: true, .. }),
-                    "delist_url": r.delist_url,
-                })
-            })
-            .collect();
+        // The same verdict objects as `POST /v1/listings/check` answers with.
+        let items: Vec<ZoneVerdict> = results.iter().map(ZoneVerdict::from).collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({

@@ -106,6 +106,17 @@ pub struct ZoneResult {
 }
 
 impl ZoneResult {
+    /// A listing by policy or reputation codes only, or in an informational zone: shown, never alerted on.
+    pub fn informational(&self) -> bool {
+        matches!(
+            self.outcome,
+            Outcome::Listed {
+                informational: true,
+                ..
+            }
+        )
+    }
+
     /// Codes as text, meaning joined, and the reason to show (TXT for a listing, the cause for "not tested").
     pub fn parts(&self) -> (Vec<String>, Option<String>, Option<String>) {
         match &self.outcome {
@@ -365,13 +376,7 @@ pub fn to_records(results: &[(Subject, ZoneResult)]) -> Vec<CheckRecord> {
                 codes,
                 meaning,
                 reason,
-                informational: matches!(
-                    r.outcome,
-                    Outcome::Listed {
-                        informational: true,
-                        ..
-                    }
-                ),
+                informational: r.informational(),
                 delist_url: r.delist_url.clone(),
             }
         })

@@ -4,11 +4,11 @@
 use crate::auth::{Auth, Read, Write};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::json::ValidJson;
-use crate::routes::{ReadErrors, WriteErrors};
+use crate::routes::{ReadErrors, WriteErrors, non_empty};
 use crate::startup::AppState;
 use actix_web::{get, post, put, web};
 use chrono::{DateTime, Utc};
-use relaywatch_audit::blocklist::{Outcome, Subject, ZoneOverrides, ZoneSpec};
+use relaywatch_audit::blocklist::{Subject, ZoneOverrides, ZoneSpec};
 use relaywatch_store::PageRequest;
 use relaywatch_store::blocklists::{HistoryFilter, StatusFilter, split_codes};
 use relaywatch_worker::blocklist::{self as bl, SelfTest, ZoneResult};
@@ -68,13 +68,6 @@ fn page(limit: Option<u64>, cursor: &Option<String>) -> ApiResult<PageRequest> {
         cursor: cursor.clone(),
     }
     .page()
-}
-
-fn non_empty(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 /// Normalises a subject filter the way subjects are stored (a domain as its registered domain).
@@ -286,13 +279,7 @@ impl From<&ZoneResult> for ZoneVerdict {
             codes,
             meaning,
             reason,
-            informational: matches!(
-                r.outcome,
-                Outcome::Listed {
-                    informational: true,
-                    ..
-                }
-            ),
+            informational: r.informational(),
             delist_url: r.delist_url.clone(),
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::auth::{Auth, Read};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::routes::ReadErrors;
+use crate::routes::{ReadErrors, non_empty};
 use crate::startup::AppState;
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
@@ -211,13 +211,6 @@ pub struct MessageQuery {
 pub struct MessageList {
     pub items: Vec<Message>,
     pub next_cursor: Option<String>,
-}
-
-fn non_empty(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 /// Find messages by tag, recipient, Message-ID, sender, status or bounce class, newest first, each with where every

@@ -91,6 +91,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(alerts::list_alerts);
 }
 
+/// A query parameter with its surrounding spaces trimmed; absent when empty.
+pub(crate) fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 /// `?limit=&cursor=` of every listing.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
