@@ -241,7 +241,7 @@ async fn history_follows_listed_cleared_and_listed_again() {
             .unwrap();
         let health = checker.zones_health(&zones, SelfTest::Strict).await;
         assert!(health.iter().all(|h| h.healthy), "{health:?}");
-        bl::sweep_tenant(&app.store, &checker, app.tenant_id, &health)
+        bl::sweep_tenant(&app.store, &checker, app.tenant_id, &zones, &health)
             .await
             .unwrap()
     };

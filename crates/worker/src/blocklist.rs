@@ -418,17 +418,17 @@ pub async fn check_and_record(
     Ok(transitions)
 }
 
-/// Sweeps one tenant: every sending IP and domain against every zone, with this sweep's zone self-tests.
+/// Sweeps one tenant: every sending IP and domain against its `zones`, with this sweep's zone self-tests.
 pub async fn sweep_tenant(
     store: &Store,
     checker: &Checker,
     tenant: TenantId,
+    zones: &[ZoneSpec],
     health: &[ZoneHealth],
 ) -> anyhow::Result<Vec<Transition>> {
-    let zones = tenant_zones(store, checker.settings(), tenant).await?;
     let (networks, domains) = store.blocklist_subjects(tenant).await?;
     let subjects = subjects_of(&networks, &domains);
-    let transitions = check_and_record(store, checker, tenant, &subjects, &zones, health).await?;
+    let transitions = check_and_record(store, checker, tenant, &subjects, zones, health).await?;
     store.mark_blocklist_swept(tenant, Utc::now()).await?;
     Ok(transitions)
 }
@@ -451,14 +451,15 @@ impl BlocklistWorker {
         })
     }
 
-    /// Self-tests the zones `tenants` use, records the results, and returns them.
-    async fn health_for(&self, tenants: &[TenantId]) -> anyhow::Result<Vec<ZoneHealth>> {
+    /// Self-tests the zones the tenants of this tick use (each once), records the results, and returns them.
+    async fn health_for(
+        &self,
+        zone_sets: &HashMap<TenantId, Vec<ZoneSpec>>,
+    ) -> anyhow::Result<Vec<ZoneHealth>> {
         let mut zones: Vec<ZoneSpec> = Vec::new();
-        for t in tenants {
-            for z in tenant_zones(&self.store, self.checker.settings(), *t).await? {
-                if !zones.iter().any(|have| have.name == z.name) {
-                    zones.push(z);
-                }
+        for z in zone_sets.values().flatten() {
+            if !zones.iter().any(|have| have.name == z.name) {
+                zones.push(z.clone());
             }
         }
         let health = self.checker.zones_health(&zones, SelfTest::Strict).await;
@@ -498,26 +499,41 @@ impl BlocklistWorker {
         tenants.extend(due.iter().copied());
         tenants.sort_by_key(|t| t.as_uuid());
         tenants.dedup();
-        let health = self.health_for(&tenants).await?;
+        // Each tenant's zone set, read once for the tick.
+        let mut zone_sets = HashMap::new();
+        for t in tenants {
+            zone_sets.insert(
+                t,
+                tenant_zones(&self.store, self.checker.settings(), t).await?,
+            );
+        }
+        let health = self.health_for(&zone_sets).await?;
         for r in &requests {
             let tenant = TenantId::from(r.tenant_id);
             let Ok(subject) = Subject::parse(&r.subject) else {
                 continue;
             };
-            let zones = tenant_zones(&self.store, self.checker.settings(), tenant).await?;
             tracing::info!(tenant = %tenant, subject = %subject, reason = %r.reason, "blocklist check triggered");
             check_and_record(
                 &self.store,
                 &self.checker,
                 tenant,
                 &[subject],
-                &zones,
+                &zone_sets[&tenant],
                 &health,
             )
             .await?;
         }
         for tenant in due {
-            if let Err(e) = sweep_tenant(&self.store, &self.checker, tenant, &health).await {
+            if let Err(e) = sweep_tenant(
+                &self.store,
+                &self.checker,
+                tenant,
+                &zone_sets[&tenant],
+                &health,
+            )
+            .await
+            {
                 tracing::error!(tenant = %tenant, error = %e, "blocklist sweep failed; retried next tick");
             }
         }
