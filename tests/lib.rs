@@ -317,16 +317,38 @@ impl TestApp {
         content_type: &str,
         body: Vec<u8>,
     ) -> Reply {
-        let res = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .header("content-type", content_type)
-            .body(body)
+        self.call_raw(Method::POST, path, Some(token), Some((content_type, body)))
+            .await
+    }
+
+    /// The OpenAPI document the server serves at `/openapi.json`.
+    pub async fn served_spec(&self) -> Value {
+        self.client
+            .get(self.url("/openapi.json"))
             .send()
             .await
-            .expect("request reaches the test server");
-        Reply::read(res).await
+            .expect("request reaches the test server")
+            .json()
+            .await
+            .expect("the served spec is JSON")
+    }
+
+    /// Any method, optional credentials, and an optional raw body with its content type.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some((content_type, body)) = body {
+            req = req.header("content-type", content_type).body(body);
+        }
+        Reply::read(req.send().await.expect("request reaches the test server")).await
     }
 
     /// A second tenant with an all-scopes admin key (not an installation admin).

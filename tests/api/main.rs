@@ -5,6 +5,7 @@ mod alerts;
 mod api_keys;
 mod audits;
 mod auth;
+mod auth_matrix;
 mod blocklists;
 mod errors;
 mod health;

@@ -10,15 +10,7 @@ fn checked_in() -> Value {
 #[tokio::test]
 async fn served_spec_matches_the_checked_in_file() {
     let app = spawn_app().await;
-    let served: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: Value = app.served_spec().await;
     assert!(
         served == checked_in(),
         "openapi/openapi.json is out of date: run `cargo run -p relaywatch-cli -- openapi > openapi/openapi.json`"

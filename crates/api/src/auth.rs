@@ -8,8 +8,10 @@
 
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use relaywatch_domain::{ApiKeyId, Role, Scope, ScopeSet, TenantId, UserId};
@@ -190,41 +192,22 @@ impl<P: Policy + 'static> FromRequest for Auth<P> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let decided = req.extensions().get::<Authenticated>().map(|a| a.0.clone());
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let header = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
-            .map(|h| h.to_str().map(str::to_owned));
+            .cloned();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let token = match header {
+            let principal = match decided {
+                Some(outcome) => outcome?,
+                // Outside the application's middleware (an app built without it): decide here.
                 None => {
-                    return Err(ApiError::new(
-                        ErrorCode::MissingCredentials,
-                        "send Authorization: Bearer <token or API key>",
-                    )
-                    .into());
+                    let state =
+                        state.ok_or_else(|| ApiError::internal("application state missing"))?;
+                    credentials(&state, header.as_ref()).await?
                 }
-                Some(Err(_)) => {
-                    return Err(ApiError::new(
-                        ErrorCode::InvalidToken,
-                        "the Authorization header is not readable text",
-                    )
-                    .into());
-                }
-                Some(Ok(h)) => h,
             };
-            let Some(token) = token
-                .strip_prefix("Bearer ")
-                .or_else(|| token.strip_prefix("bearer "))
-            else {
-                return Err(ApiError::new(
-                    ErrorCode::MissingCredentials,
-                    "use the Bearer scheme: Authorization: Bearer <token>",
-                )
-                .into());
-            };
-            let principal = authenticate(&state, token.trim()).await?;
             P::check(&principal)?;
             Ok(Auth {
                 principal,
@@ -232,6 +215,58 @@ impl<P: Policy + 'static> FromRequest for Auth<P> {
             })
         })
     }
+}
+
+/// The outcome of checking a request's credentials, left in its extensions by [`authenticate_first`].
+#[derive(Clone)]
+struct Authenticated(Result<Principal, ApiError>);
+
+/// Middleware: checks the credentials before a handler's extractors run. actix polls a handler's extractors
+/// together and answers with the first that fails, so with the check inside the extractor a request with a revoked
+/// key and a bad body got the body's 422 (describing the body to a caller who may not send it) instead of its 401.
+pub async fn authenticate_first(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .cloned();
+        // Routes without credentials (health, login, docs) never look at the outcome; no header costs nothing.
+        let outcome = credentials(&state, header.as_ref()).await;
+        req.extensions_mut().insert(Authenticated(outcome));
+    }
+    next.call(req).await
+}
+
+/// Who the `Authorization` header says is calling.
+async fn credentials(
+    state: &AppState,
+    header: Option<&actix_web::http::header::HeaderValue>,
+) -> Result<Principal, ApiError> {
+    let Some(header) = header else {
+        return Err(ApiError::new(
+            ErrorCode::MissingCredentials,
+            "send Authorization: Bearer <token or API key>",
+        ));
+    };
+    let Ok(token) = header.to_str() else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "the Authorization header is not readable text",
+        ));
+    };
+    let Some(token) = token
+        .strip_prefix("Bearer ")
+        .or_else(|| token.strip_prefix("bearer "))
+    else {
+        return Err(ApiError::new(
+            ErrorCode::MissingCredentials,
+            "use the Bearer scheme: Authorization: Bearer <token>",
+        ));
+    };
+    authenticate(state, token.trim()).await
 }
 
 async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {

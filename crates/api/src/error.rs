@@ -179,7 +179,7 @@ pub struct Problem {
 }
 
 /// An error a handler returns.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub detail: String,

@@ -140,7 +140,9 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_data() {
+        // serde_json calls some shape errors syntax errors (a number where an enum is expected is "expected
+        // value"): well-formed JSON of the wrong shape is the caller's data error, whatever serde calls it.
+        if inner.is_data() || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
             let message = inner.to_string();
             let field = if path == "." {
                 named_field(&message).unwrap_or("body").to_string()
@@ -192,6 +194,15 @@ mod tests {
         assert_eq!(e.errors[0].field, "colour");
         let e = parse::<Body>(br#""just a string""#).unwrap_err();
         assert_eq!(e.errors[0].field, "body");
+        let e = parse::<Body>(br#"{"name":"x","scopes":[1]}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ValidationFailed, "a number for an enum");
+        assert_eq!(e.errors[0].field, "scopes[0]");
+        let e = parse::<Body>(br#"[1, 2, 3]"#).unwrap_err();
+        assert_eq!(
+            e.code,
+            ErrorCode::ValidationFailed,
+            "an array for an object"
+        );
         let e = parse::<Body>(br#"{"name":"x","scopes":[]"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::MalformedBody);
         let e = parse::<Body>(br#"{"name":"x","scopes":[]} trailing"#).unwrap_err();

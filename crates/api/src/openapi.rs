@@ -45,7 +45,11 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API key (`rw_...`) or a user token from `POST /v1/auth/login`",
+                        "An API key (`rw_...`) or a user token from `POST /v1/auth/login`. Each operation's security \
+                         requirement names the API-key scope it needs (`read`, `write`, `ingest`, `admin`; a user's \
+                         scopes follow their role: viewers read, admins and owners also write and administer), or \
+                         `installation_admin` for installation administration; an empty list means any valid \
+                         credentials.",
                     ))
                     .build(),
             ),

@@ -79,6 +79,9 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(extractors::query))
                 .app_data(web::PathConfig::default().error_handler(extractors::path))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::auth::authenticate_first,
+                ))
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let state = req.app_data::<web::Data<AppState>>().cloned();

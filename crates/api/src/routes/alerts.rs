@@ -315,7 +315,7 @@ fn validate(kind: AlertKind, spec: RuleSpec) -> ApiResult<RuleSpec> {
     tag = "alerts",
     request_body = NewAlertRule,
     responses((status = 201, description = "Created", body = AlertRule), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[post("/v1/alert-rules")]
 pub async fn create_rule(
@@ -349,7 +349,7 @@ listing!(AlertRuleList, AlertRule);
     tag = "alerts",
     params(ListParams),
     responses((status = 200, description = "One page of rules", body = AlertRuleList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/alert-rules")]
 pub async fn list_rules(
@@ -374,7 +374,7 @@ pub async fn list_rules(
     tag = "alerts",
     params(("id" = Uuid, Path, description = "Alert rule id")),
     responses((status = 200, description = "The rule", body = AlertRule), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/alert-rules/{id}")]
 pub async fn get_rule(
@@ -396,7 +396,7 @@ pub async fn get_rule(
     params(("id" = Uuid, Path, description = "Alert rule id")),
     request_body = AlertRuleUpdate,
     responses((status = 200, description = "Updated", body = AlertRule), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[patch("/v1/alert-rules/{id}")]
 pub async fn update_rule(
@@ -452,7 +452,7 @@ pub async fn update_rule(
     tag = "alerts",
     params(("id" = Uuid, Path, description = "Alert rule id")),
     responses((status = 204, description = "Deleted"), DeleteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[delete("/v1/alert-rules/{id}")]
 pub async fn delete_rule(
@@ -540,7 +540,7 @@ pub struct AlertListParams {
     tag = "alerts",
     params(AlertListParams),
     responses((status = 200, description = "One page of alerts", body = AlertList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/alerts")]
 pub async fn list_alerts(

@@ -75,7 +75,7 @@ listing!(ApiKeyList, ApiKey);
     operation_id = "create_api_key",
     request_body = NewApiKey,
     responses((status = 201, description = "Created; `key` is shown only now", body = CreatedApiKey), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[post("/v1/api-keys")]
 pub async fn create(
@@ -129,7 +129,7 @@ pub async fn create(
     operation_id = "list_api_keys",
     params(ListParams),
     responses((status = 200, description = "One page of keys", body = ApiKeyList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[get("/v1/api-keys")]
 pub async fn list(
@@ -147,7 +147,7 @@ pub async fn list(
     operation_id = "get_api_key",
     params(("id" = ApiKeyId, Path, description = "Key id")),
     responses((status = 200, description = "The key", body = ApiKey), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[get("/v1/api-keys/{id}")]
 pub async fn get(
@@ -169,7 +169,7 @@ pub async fn get(
     operation_id = "revoke_api_key",
     params(("id" = ApiKeyId, Path, description = "Key id")),
     responses((status = 200, description = "Revoked", body = ApiKey), DeleteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[delete("/v1/api-keys/{id}")]
 pub async fn revoke(

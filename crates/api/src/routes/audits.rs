@@ -180,7 +180,7 @@ pub struct AuditRequest {
     params(("domain" = String, Path, description = "A registered sending domain", example = "mail.example.com")),
     request_body = AuditRequest,
     responses((status = 202, description = "Queued", body = AuditRun), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[post("/v1/domains/{domain}/audits")]
 pub async fn request(
@@ -208,7 +208,7 @@ pub async fn request(
     operation_id = "list_audits",
     params(("domain" = String, Path, description = "A registered sending domain"), ListParams),
     responses((status = 200, description = "One page of runs", body = AuditRunList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/domains/{domain}/audits")]
 pub async fn history(
@@ -232,7 +232,7 @@ pub async fn history(
     operation_id = "get_latest_audit",
     params(("domain" = String, Path, description = "A registered sending domain")),
     responses((status = 200, description = "The latest completed run", body = AuditRun), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/domains/{domain}/audits/latest")]
 pub async fn latest(
@@ -258,7 +258,7 @@ pub async fn latest(
         ("id" = uuid::Uuid, Path, description = "Audit run id")
     ),
     responses((status = 200, description = "The run", body = AuditRun), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/domains/{domain}/audits/{id}")]
 pub async fn get(
@@ -295,7 +295,7 @@ pub struct AuditScheduleBody {
     tag = "audits",
     operation_id = "get_audit_schedule",
     responses((status = 200, description = "The schedule", body = AuditScheduleBody), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/audit-schedule")]
 pub async fn get_schedule(
@@ -324,7 +324,7 @@ pub async fn get_schedule(
     operation_id = "set_audit_schedule",
     request_body = AuditScheduleBody,
     responses((status = 200, description = "Saved", body = AuditScheduleBody), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[put("/v1/audit-schedule")]
 pub async fn set_schedule(

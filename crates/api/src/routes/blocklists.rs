@@ -87,7 +87,7 @@ fn subject_filter(v: &Option<String>) -> ApiResult<Option<String>> {
     operation_id = "list_listings",
     params(ListingQuery),
     responses((status = 200, description = "One page of verdicts", body = ListingStatusList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/listings")]
 pub async fn list(
@@ -194,7 +194,7 @@ pub struct HistoryQuery {
     operation_id = "list_listing_history",
     params(HistoryQuery),
     responses((status = 200, description = "One page of listings", body = ListingHistoryList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/listings/history")]
 pub async fn history(
@@ -300,7 +300,7 @@ pub struct CheckResponse {
     operation_id = "check_listing",
     request_body = CheckRequest,
     responses((status = 200, description = "Each zone's verdict", body = CheckResponse), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[post("/v1/listings/check")]
 pub async fn check(
@@ -508,7 +508,7 @@ async fn zone_set(state: &AppState, tenant: relaywatch_domain::TenantId) -> ApiR
     tag = "blocklists",
     operation_id = "list_blocklist_zones",
     responses((status = 200, description = "The zone set", body = ZoneSet), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/blocklist-zones")]
 pub async fn zone_list(
@@ -524,7 +524,7 @@ pub async fn zone_list(
     operation_id = "set_blocklist_zone_overrides",
     request_body = ZoneOverridesBody,
     responses((status = 200, description = "The zone set after the change", body = ZoneSet), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[put("/v1/blocklist-zones/overrides")]
 pub async fn set_overrides(

@@ -374,7 +374,7 @@ type Observed = (TenantId, String, Option<String>, Option<f64>);
     tag = "ingest",
     request_body(content = IngestBatch, description = "JSON, optionally with Content-Encoding: gzip"),
     responses((status = 200, description = "Per-batch counts; rejected records are listed with their reason", body = IngestResult), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["ingest"]))
 )]
 #[post("/v1/ingest")]
 pub async fn ingest(
@@ -554,7 +554,7 @@ pub async fn ingest(
     tag = "ingest",
     request_body = Heartbeat,
     responses((status = 204, description = "Recorded"), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["ingest"]))
 )]
 #[post("/v1/agents/heartbeat")]
 pub async fn heartbeat(
@@ -639,7 +639,7 @@ listing!(AgentList, Agent);
     operation_id = "list_agents",
     params(ListParams),
     responses((status = 200, description = "One page of agents", body = AgentList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/agents")]
 pub async fn agents(
@@ -671,7 +671,7 @@ pub struct UnroutedSenderList {
     tag = "ingest",
     operation_id = "list_unrouted_senders",
     responses((status = 200, description = "Unrouted sender domains, most deliveries first", body = UnroutedSenderList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["installation_admin"]))
 )]
 #[get("/v1/unrouted-senders")]
 pub async fn unrouted_senders(

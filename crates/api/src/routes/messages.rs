@@ -220,7 +220,7 @@ pub struct MessageList {
     operation_id = "list_messages",
     params(MessageQuery),
     responses((status = 200, description = "One page of messages", body = MessageList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/messages")]
 pub async fn list(
@@ -278,7 +278,7 @@ pub async fn list(
     operation_id = "get_message",
     params(("id" = uuid::Uuid, Path, description = "Message id")),
     responses((status = 200, description = "The message and its attempts", body = MessageDetail), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/messages/{id}")]
 pub async fn get(
@@ -333,7 +333,7 @@ pub struct RecipientQuery {
     operation_id = "get_recipient",
     params(("address" = String, Path, description = "Recipient address"), RecipientQuery),
     responses((status = 200, description = "The address's recent history", body = RecipientReport), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/recipients/{address}")]
 pub async fn recipient(

@@ -81,7 +81,7 @@ fn parse_selectors(raw: &[String]) -> Result<Vec<DkimSelector>, ApiError> {
     operation_id = "create_sending_domain",
     request_body = NewSendingDomain,
     responses((status = 201, description = "Registered", body = SendingDomain), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[post("/v1/sending-domains")]
 pub async fn create(
@@ -105,7 +105,7 @@ pub async fn create(
     operation_id = "list_sending_domains",
     params(ListParams),
     responses((status = 200, description = "One page of domains", body = SendingDomainList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/sending-domains")]
 pub async fn list(
@@ -129,7 +129,7 @@ pub async fn list(
     operation_id = "get_sending_domain",
     params(("id" = SendingDomainId, Path, description = "Sending domain id")),
     responses((status = 200, description = "The domain", body = SendingDomain), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/sending-domains/{id}")]
 pub async fn get(
@@ -152,7 +152,7 @@ pub async fn get(
     params(("id" = SendingDomainId, Path, description = "Sending domain id")),
     request_body = SendingDomainUpdate,
     responses((status = 200, description = "Updated", body = SendingDomain), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[patch("/v1/sending-domains/{id}")]
 pub async fn update(
@@ -176,7 +176,7 @@ pub async fn update(
     operation_id = "delete_sending_domain",
     params(("id" = SendingDomainId, Path, description = "Sending domain id")),
     responses((status = 204, description = "Removed"), DeleteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[delete("/v1/sending-domains/{id}")]
 pub async fn delete(

@@ -60,7 +60,7 @@ listing!(SendingIpList, SendingIp);
     operation_id = "create_sending_ip",
     request_body = NewSendingIp,
     responses((status = 201, description = "Registered", body = SendingIp), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[post("/v1/sending-ips")]
 pub async fn create(
@@ -84,7 +84,7 @@ pub async fn create(
     operation_id = "list_sending_ips",
     params(ListParams),
     responses((status = 200, description = "One page of sending IPs", body = SendingIpList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/sending-ips")]
 pub async fn list(
@@ -102,7 +102,7 @@ pub async fn list(
     operation_id = "get_sending_ip",
     params(("id" = SendingIpId, Path, description = "Sending IP id")),
     responses((status = 200, description = "The sending IP", body = SendingIp), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/sending-ips/{id}")]
 pub async fn get(
@@ -125,7 +125,7 @@ pub async fn get(
     params(("id" = SendingIpId, Path, description = "Sending IP id")),
     request_body = SendingIpUpdate,
     responses((status = 200, description = "Updated", body = SendingIp), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[patch("/v1/sending-ips/{id}")]
 pub async fn update(
@@ -149,7 +149,7 @@ pub async fn update(
     operation_id = "delete_sending_ip",
     params(("id" = SendingIpId, Path, description = "Sending IP id")),
     responses((status = 204, description = "Removed"), DeleteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[delete("/v1/sending-ips/{id}")]
 pub async fn delete(

@@ -150,7 +150,7 @@ fn window(
     operation_id = "get_delivery_stats",
     params(StatsQuery),
     responses((status = 200, description = "Series of counts", body = DeliveryStats), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/stats/deliveries")]
 pub async fn deliveries(
@@ -257,7 +257,7 @@ pub struct BounceStats {
     operation_id = "get_bounce_stats",
     params(BounceQuery),
     responses((status = 200, description = "Top failures", body = BounceStats), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/stats/bounces")]
 pub async fn bounces(

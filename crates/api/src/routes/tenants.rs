@@ -71,7 +71,7 @@ listing!(TenantList, Tenant);
     operation_id = "create_tenant",
     request_body = NewTenant,
     responses((status = 201, description = "Created", body = CreatedTenant), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["installation_admin"]))
 )]
 #[post("/v1/tenants")]
 pub async fn create(
@@ -117,7 +117,7 @@ pub async fn create(
     operation_id = "list_tenants",
     params(ListParams),
     responses((status = 200, description = "One page of tenants", body = TenantList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["installation_admin"]))
 )]
 #[get("/v1/tenants")]
 pub async fn list(
@@ -135,7 +135,7 @@ pub async fn list(
     operation_id = "get_tenant",
     params(("id" = TenantId, Path, description = "Tenant id")),
     responses((status = 200, description = "The tenant", body = Tenant), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["installation_admin"]))
 )]
 #[get("/v1/tenants/{id}")]
 pub async fn get(
@@ -158,7 +158,7 @@ pub async fn get(
     params(("id" = TenantId, Path, description = "Tenant id")),
     request_body = TenantUpdate,
     responses((status = 200, description = "Updated", body = Tenant), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["installation_admin"]))
 )]
 #[patch("/v1/tenants/{id}")]
 pub async fn update(
@@ -195,7 +195,7 @@ pub async fn update(
     operation_id = "delete_tenant",
     params(("id" = TenantId, Path, description = "Tenant id")),
     responses((status = 204, description = "Deleted"), DeleteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["installation_admin"]))
 )]
 #[delete("/v1/tenants/{id}")]
 pub async fn delete(

@@ -55,7 +55,7 @@ listing!(UserList, User);
     operation_id = "create_user",
     request_body = NewUser,
     responses((status = 201, description = "Created", body = User), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[post("/v1/users")]
 pub async fn create(
@@ -92,7 +92,7 @@ pub async fn create(
     operation_id = "list_users",
     params(ListParams),
     responses((status = 200, description = "One page of users", body = UserList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[get("/v1/users")]
 pub async fn list(
@@ -110,7 +110,7 @@ pub async fn list(
     operation_id = "get_user",
     params(("id" = UserId, Path, description = "User id")),
     responses((status = 200, description = "The user", body = User), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[get("/v1/users/{id}")]
 pub async fn get(
@@ -132,7 +132,7 @@ pub async fn get(
     operation_id = "delete_user",
     params(("id" = UserId, Path, description = "User id")),
     responses((status = 204, description = "Removed"), DeleteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["admin"]))
 )]
 #[delete("/v1/users/{id}")]
 pub async fn delete(

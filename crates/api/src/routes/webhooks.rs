@@ -255,7 +255,7 @@ async fn endpoint(
     tag = "webhooks",
     request_body = NewWebhook,
     responses((status = 201, description = "Registered; `secret` is shown only here", body = WebhookWithSecret), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[post("/v1/webhooks")]
 pub async fn create(
@@ -291,7 +291,7 @@ pub async fn create(
     tag = "webhooks",
     params(ListParams),
     responses((status = 200, description = "One page of endpoints", body = WebhookList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/webhooks")]
 pub async fn list(
@@ -308,7 +308,7 @@ pub async fn list(
     tag = "webhooks",
     params(("id" = Uuid, Path, description = "Webhook id")),
     responses((status = 200, description = "The endpoint", body = Webhook), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/webhooks/{id}")]
 pub async fn get(
@@ -325,7 +325,7 @@ pub async fn get(
     params(("id" = Uuid, Path, description = "Webhook id")),
     request_body = WebhookUpdate,
     responses((status = 200, description = "Updated", body = Webhook), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[patch("/v1/webhooks/{id}")]
 pub async fn update(
@@ -370,7 +370,7 @@ pub async fn update(
     tag = "webhooks",
     params(("id" = Uuid, Path, description = "Webhook id")),
     responses((status = 204, description = "Deleted"), DeleteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[delete("/v1/webhooks/{id}")]
 pub async fn delete(
@@ -392,7 +392,7 @@ pub async fn delete(
     params(("id" = Uuid, Path, description = "Webhook id")),
     request_body = RotateSecret,
     responses((status = 200, description = "Rotated; `secret` is the new one, shown only here", body = WebhookWithSecret), WriteErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[post("/v1/webhooks/{id}/rotate-secret")]
 pub async fn rotate_secret(
@@ -431,7 +431,7 @@ pub async fn rotate_secret(
     params(("id" = Uuid, Path, description = "Webhook id")),
     request_body = EmptyBody,
     responses((status = 202, description = "Queued", body = WebhookDelivery), WebhookActionErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[post("/v1/webhooks/{id}/test")]
 pub async fn test(
@@ -478,7 +478,7 @@ pub struct DeliveryListParams {
     tag = "webhooks",
     params(("id" = Uuid, Path, description = "Webhook id"), DeliveryListParams),
     responses((status = 200, description = "One page of deliveries", body = WebhookDeliveryList), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/webhooks/{id}/deliveries")]
 pub async fn deliveries(
@@ -532,7 +532,7 @@ pub async fn deliveries(
         ("delivery_id" = Uuid, Path, description = "Delivery id")
     ),
     responses((status = 200, description = "The delivery", body = WebhookDelivery), ReadErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["read"]))
 )]
 #[get("/v1/webhooks/{id}/deliveries/{delivery_id}")]
 pub async fn delivery(
@@ -559,7 +559,7 @@ pub async fn delivery(
     ),
     request_body = EmptyBody,
     responses((status = 202, description = "Queued again", body = WebhookDelivery), WebhookActionErrors),
-    security(("bearer" = []))
+    security(("bearer" = ["write"]))
 )]
 #[post("/v1/webhooks/{id}/deliveries/{delivery_id}/replay")]
 pub async fn replay(
