@@ -60,6 +60,8 @@ pub struct FileConfig {
     pub batch_linger_ms: Option<u64>,
     pub poll_interval_ms: Option<u64>,
     pub idle_flush_ms: Option<u64>,
+    /// How often log globs are expanded again to find logs created since, in milliseconds (default 10,000).
+    pub glob_rescan_ms: Option<u64>,
     pub metrics_listen: Option<SocketAddr>,
     pub heartbeat_interval_secs: Option<u64>,
     pub utc_offset_minutes: Option<i16>,
@@ -182,6 +184,7 @@ pub struct Config {
     pub batch_linger: Duration,
     pub poll_interval: Duration,
     pub idle_flush: Duration,
+    pub glob_rescan: Duration,
     pub metrics_listen: Option<SocketAddr>,
     pub heartbeat_interval: Duration,
     pub utc_offset_minutes: i16,
@@ -344,6 +347,7 @@ impl Config {
                 250,
             )?,
             idle_flush: ms(None, "IDLE_FLUSH_MS", file.idle_flush_ms, 1_000)?,
+            glob_rescan: ms(None, "GLOB_RESCAN_MS", file.glob_rescan_ms, 10_000)?,
             metrics_listen: args
                 .metrics_listen
                 .or(parse("METRICS_LISTEN", env("METRICS_LISTEN"))?)
@@ -446,22 +450,76 @@ impl Config {
     }
 
     /// The configured log paths with globs expanded. A plain path is kept even when it does not exist yet (the
-    /// tailer waits for it); a glob names what exists now.
+    /// tailer waits for it); a glob names what exists now, without rotated generations (see [`expand_logs`]).
     pub fn log_paths(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for pattern in &self.logs {
-            if pattern.contains(['*', '?', '[']) {
-                if let Ok(paths) = glob::glob(pattern) {
-                    out.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
-                }
-            } else {
-                out.push(PathBuf::from(pattern));
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
+        expand_logs(&self.logs, &[])
     }
+
+    /// Whether some configured pattern is a glob (then the agent expands it again now and then).
+    pub fn has_globs(&self) -> bool {
+        self.logs.iter().any(|p| is_glob(p))
+    }
+}
+
+pub fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+/// Expands the configured log patterns. Plain paths are kept as given. Glob matches are regular files, minus rotated
+/// generations of another log: a glob such as `/var/log/mail.log*` also matches `mail.log.1` and `mail.log.2.gz`,
+/// which the follower of `mail.log` reads by itself at rotation; following them as logs of their own would ship
+/// their lines twice. `followed` are logs already followed (their generations are left out even while the live file
+/// is briefly missing during a rotation).
+pub fn expand_logs(patterns: &[String], followed: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for pattern in patterns {
+        if is_glob(pattern) {
+            if let Ok(paths) = glob::glob(pattern) {
+                out.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
+            }
+        } else {
+            out.push(PathBuf::from(pattern));
+        }
+    }
+    out.sort();
+    out.dedup();
+    let bases: Vec<PathBuf> = out.iter().chain(followed).cloned().collect();
+    let plain: Vec<&str> = patterns
+        .iter()
+        .filter(|p| !is_glob(p))
+        .map(String::as_str)
+        .collect();
+    out.retain(|p| {
+        plain.contains(&p.to_string_lossy().as_ref())
+            || !bases.iter().any(|base| is_generation_of(p, base))
+    });
+    out
+}
+
+/// `candidate` is a rotated generation of `base` when it sits in the same directory and its name is the base name
+/// followed by a rotation suffix: `.1`, `.1.gz`, `-20261129`, `-20261129.gz`, `.old`, or a compression extension.
+pub fn is_generation_of(candidate: &Path, base: &Path) -> bool {
+    if candidate == base || candidate.parent() != base.parent() {
+        return false;
+    }
+    let (Some(name), Some(base_name)) = (
+        candidate.file_name().and_then(|n| n.to_str()),
+        base.file_name().and_then(|n| n.to_str()),
+    ) else {
+        return false;
+    };
+    let Some(rest) = name.strip_prefix(base_name) else {
+        return false;
+    };
+    let Some(suffix) = rest.strip_prefix(['.', '-', '_']) else {
+        return false;
+    };
+    let suffix = ["gz", "bz2", "xz", "zst", "lz4", "Z"]
+        .iter()
+        .find_map(|ext| suffix.strip_suffix(&format!(".{ext}")))
+        .unwrap_or(suffix);
+    ["gz", "bz2", "xz", "zst", "lz4", "Z", "old", "bak"].contains(&suffix)
+        || (!suffix.is_empty() && suffix.chars().all(|c| c.is_ascii_digit() || c == '-'))
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool> {
@@ -569,5 +627,76 @@ mod tests {
     fn the_key_never_prints() {
         let s = Secret::new("rw_secret");
         assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn rotated_generations_are_recognised_by_name() {
+        let live = Path::new("/var/log/mail.log");
+        for g in [
+            "/var/log/mail.log.1",
+            "/var/log/mail.log.2.gz",
+            "/var/log/mail.log-20261129",
+            "/var/log/mail.log-20261129.gz",
+            "/var/log/mail.log.gz",
+            "/var/log/mail.log.old",
+            "/var/log/mail.log.1.xz",
+        ] {
+            assert!(is_generation_of(Path::new(g), live), "{g}");
+        }
+        for other in [
+            "/var/log/mail.log",
+            "/var/log/mail.logger",
+            "/var/log/mail.log.pid",
+            "/var/log/mail.log-out",
+            "/var/log/mail.err",
+            "/var/log/old/mail.log.1",
+            "/var/log/mail.log.",
+        ] {
+            assert!(!is_generation_of(Path::new(other), live), "{other}");
+        }
+    }
+
+    #[test]
+    fn globs_expand_to_logs_without_their_rotated_generations() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "mail.log",
+            "mail.log.1",
+            "mail.log.2.gz",
+            "mail-out.log",
+            "mail-out.log-20261128",
+            "mail.err",
+        ] {
+            std::fs::write(dir.path().join(name), b"x\n").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("mail.dir")).unwrap();
+        let d = dir.path().display();
+        let names = |paths: Vec<PathBuf>| -> Vec<String> {
+            paths
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            names(expand_logs(&[format!("{d}/mail*")], &[])),
+            ["mail-out.log", "mail.err", "mail.log"]
+        );
+        // While mail.log is away during a rotation, mail.log.1 is still its generation, not a new log.
+        std::fs::rename(dir.path().join("mail.log"), dir.path().join("mail.log.0")).unwrap();
+        assert_eq!(
+            names(expand_logs(
+                &[format!("{d}/mail.log*")],
+                &[dir.path().join("mail.log")]
+            )),
+            Vec::<String>::new()
+        );
+        // A path named plainly is followed even when it looks like a generation, and even before it exists.
+        assert_eq!(
+            names(expand_logs(
+                &[format!("{d}/mail.log.1"), format!("{d}/mail.log")],
+                &[]
+            )),
+            ["mail.log", "mail.log.1"]
+        );
     }
 }

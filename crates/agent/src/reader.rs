@@ -26,7 +26,7 @@ use relaywatch_postfix::{
     Correlator, CorrelatorConfig, EventKind, Parser, ParserConfig, Record, Text, Timestamp,
 };
 
-use crate::config::{Config, StartAt};
+use crate::config::{Config, StartAt, expand_logs, is_glob};
 use crate::journal::{Item, JournalSource, STREAM_KEY};
 use crate::metrics::{AgentEvents, Metrics};
 use crate::spool::{Spool, SpoolMeta};
@@ -146,6 +146,11 @@ struct Output {
 
 pub struct Reader {
     streams: Vec<Stream>,
+    /// The configured log patterns, expanded again every `glob_rescan` when some are globs.
+    patterns: Vec<String>,
+    glob_rescan: Option<Duration>,
+    last_rescan: Instant,
+    parser_config: ParserConfig,
     journal: Option<JournalStream>,
     out: Output,
     batch_max_records: u64,
@@ -210,8 +215,13 @@ impl Reader {
         let mut streams = Vec::new();
         for path in paths {
             let key = path.to_string_lossy().into_owned();
-            let parser_config = parser_config.clone();
             let fresh = !resume.contains_key(&key);
+            // A glob match the checkpoint does not know, under a glob expanded before, was created since.
+            let created_since = config.logs.iter().any(|p| {
+                is_glob(p)
+                    && checkpoint.globs_seen.contains(p)
+                    && glob::Pattern::new(p).is_ok_and(|g| g.matches_path(path))
+            });
             let (mut follower, correlator) = match resume.get(&key) {
                 Some(state) => (
                     Follower::resume(path, &state.position, &events),
@@ -219,8 +229,8 @@ impl Reader {
                 ),
                 None => (
                     match config.start_at {
-                        StartAt::Beginning => Follower::new(path),
-                        StartAt::End => Follower::at_end(path),
+                        StartAt::End if !created_since => Follower::at_end(path),
+                        _ => Follower::new(path),
                     },
                     Correlator::new(CorrelatorConfig::default()),
                 ),
@@ -234,7 +244,7 @@ impl Reader {
                 fresh,
                 key,
                 follower,
-                parser: Parser::new(parser_config),
+                parser: Parser::new(parser_config.clone()),
                 correlator,
                 last_second: i64::MIN,
                 segment: Segment::new(),
@@ -278,7 +288,7 @@ impl Reader {
                 source,
                 cursor,
                 held: None,
-                parser: Parser::new(parser_config),
+                parser: Parser::new(parser_config.clone()),
                 correlator,
                 last_second: i64::MIN,
                 segment: Segment::new(),
@@ -291,6 +301,10 @@ impl Reader {
         };
         Ok(Reader {
             streams,
+            patterns: config.logs.clone(),
+            glob_rescan: config.has_globs().then_some(config.glob_rescan),
+            last_rescan: Instant::now(),
+            parser_config,
             journal,
             out: Output {
                 spool,
@@ -370,6 +384,13 @@ impl Reader {
                 }
                 self.last_reference = Instant::now();
             }
+            if self
+                .glob_rescan
+                .is_some_and(|every| self.last_rescan.elapsed() >= every)
+            {
+                self.rescan();
+                self.last_rescan = Instant::now();
+            }
             let mut busy = false;
             for i in 0..self.streams.len() {
                 busy |= self.poll_stream(i)?;
@@ -380,6 +401,36 @@ impl Reader {
             }
         }
         Ok(())
+    }
+
+    /// Expands the log globs again and follows logs created since, from their beginning. Rotated generations of
+    /// followed logs are not new logs (their follower reads them at rotation).
+    fn rescan(&mut self) {
+        let followed: Vec<PathBuf> = self.streams.iter().map(|s| PathBuf::from(&s.key)).collect();
+        for path in expand_logs(&self.patterns, &followed) {
+            let key = path.to_string_lossy().into_owned();
+            if self.streams.iter().any(|s| s.key == key) {
+                continue;
+            }
+            tracing::info!(log = %path.display(), "a new log matches a configured glob: following it from its beginning");
+            let metrics = Arc::clone(&self.out.metrics);
+            let mut follower = Follower::new(&path);
+            follower.open_now(&AgentEvents { metrics: &metrics });
+            self.streams.push(Stream {
+                // Its first poll cuts a batch that records which file it is (see `poll_stream`).
+                unanchored: true,
+                fresh: true,
+                key,
+                follower,
+                parser: Parser::new(self.parser_config.clone()),
+                correlator: Correlator::new(CorrelatorConfig::default()),
+                last_second: i64::MIN,
+                segment: Segment::new(),
+                last_data: Instant::now(),
+                idle_flushed: true,
+                records: Vec::with_capacity(64),
+            });
+        }
     }
 
     /// One poll of one log. True when it read something.

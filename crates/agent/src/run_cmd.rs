@@ -98,8 +98,15 @@ pub fn run_config(config: Config, stop: Arc<AtomicBool>) -> Result<()> {
         )?
     };
     let initial = reader.initial_states();
-    if !initial.is_empty() {
+    let new_globs: Vec<String> = config
+        .logs
+        .iter()
+        .filter(|p| crate::config::is_glob(p) && !checkpoint.globs_seen.contains(*p))
+        .cloned()
+        .collect();
+    if !initial.is_empty() || !new_globs.is_empty() {
         checkpoint.streams.extend(initial);
+        checkpoint.globs_seen.extend(new_globs);
         checkpoint.store(&config.state_dir)?;
     }
     tracing::info!(

@@ -5,7 +5,7 @@
 //! It is written only after an acknowledgement, atomically (temporary file, fsync, rename, fsync of the directory),
 //! so a crash leaves either the old or the new checkpoint, never a torn one. The format is versioned.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,11 @@ pub struct Checkpoint {
     pub acked_seq: u64,
     /// By configured log path.
     pub streams: BTreeMap<String, StreamState>,
+    /// Log globs this agent has expanded before. A match that no checkpoint knows was created since then, so it is
+    /// read from its beginning whatever `start_at` says (else a log created while the agent was down would start at
+    /// its end and lose its first lines).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub globs_seen: BTreeSet<String>,
 }
 
 impl Default for Checkpoint {
@@ -46,6 +51,7 @@ impl Default for Checkpoint {
             version: CHECKPOINT_VERSION,
             acked_seq: 0,
             streams: BTreeMap::new(),
+            globs_seen: BTreeSet::new(),
         }
     }
 }

@@ -308,6 +308,24 @@ fn heartbeats_report_progress_and_sigterm_stops_cleanly() {
     assert!(status.success(), "SIGTERM is an orderly stop: {status:?}");
 }
 
+/// `relaywatch-agent check` with the spec's API, key and state directory: exit code and standard output.
+fn check_output(spec: &AgentSpec, extra: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_relaywatch-agent"))
+        .arg("check")
+        .args(["--api-url", &spec.api_url])
+        .arg("--api-key-file")
+        .arg(&spec.key_file)
+        .arg("--state-dir")
+        .arg(&spec.state_dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 #[test]
 fn check_reports_each_problem_and_fails_on_a_refused_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -318,22 +336,7 @@ fn check_reports_each_problem_and_fails_on_a_refused_key() {
     );
     let server = IngestServer::start();
     let spec = AgentSpec::new(dir.path(), &server.url(), &log);
-    let run = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_relaywatch-agent"))
-            .arg("check")
-            .args(["--api-url", &server.url()])
-            .arg("--api-key-file")
-            .arg(&spec.key_file)
-            .arg("--state-dir")
-            .arg(&spec.state_dir)
-            .args(extra)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
+    let run = |extra: &[&str]| check_output(&spec, extra);
     let (code, out) = run(&["--log", log.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
@@ -584,4 +587,279 @@ fn a_log_the_agent_cannot_read_is_reported_as_such() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A glob is expanded again while the agent runs: logs created later are followed from their beginning (also one
+/// created while the agent was down, although it starts at the end of logs it finds on its first start), and the
+/// rotated generations the glob also matches are not followed as logs of their own.
+#[test]
+fn logs_created_later_under_a_glob_are_followed_but_rotated_generations_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (Some(old), Some(a), Some(b), Some(c)) = (
+        generate_log(dir.path(), 1_500, 31),
+        generate_log(dir.path(), 3_000, 32),
+        generate_log(dir.path(), 3_000, 33),
+        generate_log(dir.path(), 3_000, 34),
+    ) else {
+        eprintln!("SKIPPED: ../shared/lab or python3 missing");
+        return;
+    };
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    // There before the first start, which begins at the end of what exists: none of it is wanted.
+    append(&logs.join("old.log"), &old.concat());
+    let server = IngestServer::start();
+    let mut spec = AgentSpec::new(dir.path(), &server.url(), &logs.join("unused"));
+    spec.logs = vec![logs.join("*.log*")];
+    spec.extra.extend(["--start-at".into(), "end".into()]);
+    spec.env
+        .push(("RELAYWATCH_AGENT_GLOB_RESCAN_MS".into(), "100".into()));
+    let agent = spec.spawn(0);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // a.log appears, is rotated by rename halfway (a.log.1 matches the glob too), and b.log appears.
+    let (a1, a2) = a.split_at(a.len() / 2);
+    append(&logs.join("a.log"), &a1.concat());
+    std::thread::sleep(Duration::from_millis(600));
+    std::fs::rename(logs.join("a.log"), logs.join("a.log.1")).unwrap();
+    append(&logs.join("a.log"), &a2.concat());
+    append(&logs.join("b.log"), &b.concat());
+    let mut want: Vec<String> = delivery_ids(&parse_whole(&a, "X-Delivery-Tag"));
+    want.extend(delivery_ids(&parse_whole(&b, "X-Delivery-Tag")));
+    assert!(
+        wait_for(Duration::from_secs(60), || server.unique() >= want.len()),
+        "{} of {} deliveries arrived",
+        server.unique(),
+        want.len()
+    );
+    assert!(agent.terminate().success());
+
+    // c.log is created while the agent is down: the glob was expanded before, so c.log is new and read whole.
+    append(&logs.join("c.log"), &c.concat());
+    let agent = spec.spawn(1);
+    want.extend(delivery_ids(&parse_whole(&c, "X-Delivery-Tag")));
+    assert!(
+        wait_for(Duration::from_secs(60), || server.unique() >= want.len()),
+        "{} of {} deliveries arrived after the restart",
+        server.unique(),
+        want.len()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let first_run = std::fs::read_to_string(spec.state_dir.with_extension("stderr.0")).unwrap();
+    assert!(agent.terminate().success());
+
+    let got: HashSet<String> = server
+        .received
+        .lock()
+        .unwrap()
+        .unique_ids()
+        .into_iter()
+        .collect();
+    let want_set: HashSet<String> = want.iter().cloned().collect();
+    assert_eq!(got.len(), server.unique());
+    assert!(
+        got == want_set,
+        "missing {}, unexpected {} (old.log's lines must not be shipped)",
+        want_set.difference(&got).count(),
+        got.difference(&want_set).count()
+    );
+    let old_ids: HashSet<String> = delivery_ids(&parse_whole(&old, "X-Delivery-Tag"))
+        .into_iter()
+        .collect();
+    assert!(got.is_disjoint(&old_ids));
+    // The generation was read by a.log's follower, never as a log of its own.
+    assert!(first_run.contains("b.log"), "{first_run}");
+    let new_logs: Vec<&str> = first_run
+        .lines()
+        .filter(|l| l.contains("a new log matches a configured glob"))
+        .collect();
+    assert_eq!(new_logs.len(), 2, "a.log and b.log: {new_logs:?}");
+    assert!(
+        new_logs.iter().all(|l| !l.contains("a.log.1")),
+        "{new_logs:?}"
+    );
+}
+
+/// The delivery ids in a spool batch file (`RWSPOOL1\n`, a metadata line, the gzipped wire batch).
+fn batch_file_ids(path: &Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let rest = bytes.strip_prefix(b"RWSPOOL1\n").expect("a spool batch");
+    let body = &rest[rest.iter().position(|&b| b == b'\n').unwrap() + 1..];
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut json)
+        .unwrap();
+    let batch: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    delivery_ids(batch["records"].as_array().unwrap())
+}
+
+/// A 413 makes the agent split the batch until the parts fit; nothing is lost or sent twice.
+#[test]
+fn a_413_splits_the_batch_until_it_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(lines) = generate_log(dir.path(), 8_000, 41) else {
+        eprintln!("SKIPPED: ../shared/lab or python3 missing");
+        return;
+    };
+    let log = dir.path().join("mail.log");
+    append(&log, &lines.concat());
+    let server = IngestServer::start();
+    server.limits.lock().unwrap().max_records = 150;
+    let mut spec = AgentSpec::new(dir.path(), &server.url(), &log);
+    spec.extra
+        .extend(["--batch-max-records".into(), "1000".into()]);
+    let agent = spec.spawn(0);
+    let want = delivery_ids(&parse_whole(&lines, "X-Delivery-Tag"));
+    assert!(want.len() > 1_000, "{} deliveries", want.len());
+    assert!(
+        wait_for(Duration::from_secs(60), || server.unique() >= want.len()),
+        "{} of {} deliveries arrived",
+        server.unique(),
+        want.len()
+    );
+    assert!(agent.terminate().success());
+    let r = server.received.lock().unwrap();
+    assert!(r.too_large > 0, "no batch was over the limit");
+    assert!(r.max_batch_records <= 150, "{}", r.max_batch_records);
+    assert_eq!(r.unique_ids(), want);
+    assert_eq!(r.wire_duplicates(), 0, "a part was sent twice");
+}
+
+/// A batch the API refuses as malformed (422) is put aside in spool/rejected/, said loudly, and shipping goes on:
+/// what arrived plus what was put aside is the whole log, each delivery in exactly one of them.
+#[test]
+fn a_422_puts_the_batch_aside_and_shipping_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(lines) = generate_log(dir.path(), 6_000, 42) else {
+        eprintln!("SKIPPED: ../shared/lab or python3 missing");
+        return;
+    };
+    let want = delivery_ids(&parse_whole(&lines, "X-Delivery-Tag"));
+    let poisoned = want[want.len() / 3].clone();
+    let log = dir.path().join("mail.log");
+    let (first, second) = lines.split_at(lines.len() / 2);
+    append(&log, &first.concat());
+    let server = IngestServer::start();
+    server.limits.lock().unwrap().poisoned_id = Some(poisoned.clone());
+    let mut spec = AgentSpec::new(dir.path(), &server.url(), &log);
+    let at = spec
+        .extra
+        .iter()
+        .position(|a| a == "--heartbeat-interval-secs")
+        .unwrap();
+    spec.extra[at + 1] = "1".into();
+    spec.extra
+        .extend(["--batch-max-records".into(), "200".into()]);
+    let agent = spec.spawn(0);
+    let rejected_dir = spec.state_dir.join("spool/rejected");
+    assert!(
+        wait_for(Duration::from_secs(60), || rejected_dir
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())),
+        "no batch was put aside"
+    );
+    // Lines written after the refusal are shipped too.
+    append(&log, &second.concat());
+    let put_aside: Vec<String> = {
+        let files: Vec<_> = rejected_dir
+            .read_dir()
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        batch_file_ids(&files[0])
+    };
+    assert!(put_aside.contains(&poisoned));
+    assert!(
+        wait_for(Duration::from_secs(60), || server.unique()
+            + put_aside.len()
+            >= want.len()),
+        "{} arrived + {} put aside of {}",
+        server.unique(),
+        put_aside.len(),
+        want.len()
+    );
+    // The refusal is in the heartbeat's last error, for `GET /v1/agents`.
+    assert!(
+        wait_for(Duration::from_secs(10), || server
+            .received
+            .lock()
+            .unwrap()
+            .heartbeats
+            .iter()
+            .any(|h| h["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("422")))),
+        "no heartbeat reported the 422"
+    );
+    let stderr = agent.stderr();
+    assert!(agent.terminate().success());
+    assert!(
+        stderr.contains("malformed (422)") && stderr.contains("spool/rejected"),
+        "{stderr}"
+    );
+
+    let r = server.received.lock().unwrap();
+    assert_eq!(r.malformed, 1, "a refused batch is not resent");
+    let arrived: HashSet<String> = r.unique_ids().into_iter().collect();
+    let aside: HashSet<String> = put_aside.iter().cloned().collect();
+    assert!(arrived.is_disjoint(&aside));
+    let all: HashSet<String> = arrived.union(&aside).cloned().collect();
+    assert_eq!(all, want.iter().cloned().collect::<HashSet<_>>());
+}
+
+/// A self-hosted API whose certificate comes from the operator's own CA: with `--tls-ca-file` the agent checks and
+/// ships over HTTPS; without it the certificate is refused, `check` says why, and nothing is shipped.
+#[test]
+fn a_custom_ca_lets_the_agent_ship_to_a_self_hosted_https_api() {
+    let Some(sample) = sample_lines() else {
+        eprintln!("SKIPPED: ../shared/lab missing");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    append(&log, &sample.concat());
+    let ca = TestCa::new();
+    let ca_file = dir.path().join("relaywatch-ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let server = IngestServer::start_tls(&ca);
+    assert!(server.url().starts_with("https://localhost:"));
+    let mut spec = AgentSpec::new(dir.path(), &server.url(), &log);
+    let check = |extra: &[&str]| {
+        let mut args = vec!["--log", log.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        check_output(&spec, &args)
+    };
+    let (code, out) = check(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAIL API") && out.to_lowercase().contains("certificate"),
+        "the refusal names the certificate: {out}"
+    );
+    let (code, out) = check(&["--tls-ca-file", ca_file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("may ingest"), "{out}");
+
+    // The agent without the CA ships nothing (and keeps the batches); with it, everything arrives once.
+    let untrusting = spec.spawn(0);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(server.unique(), 0);
+    let said = untrusting.stderr();
+    assert!(untrusting.terminate().success());
+    assert!(
+        said.contains("shipping failed") && said.to_lowercase().contains("certificate"),
+        "{said}"
+    );
+    spec.extra
+        .extend(["--tls-ca-file".into(), ca_file.to_str().unwrap().into()]);
+    let agent = spec.spawn(1);
+    let want = delivery_ids(&parse_whole(&sample, "X-Delivery-Tag"));
+    assert!(
+        wait_for(Duration::from_secs(30), || server.unique() >= want.len()),
+        "{} of {} deliveries arrived over HTTPS",
+        server.unique(),
+        want.len()
+    );
+    assert!(agent.terminate().success());
+    assert_eq!(server.received.lock().unwrap().unique_ids(), want);
 }

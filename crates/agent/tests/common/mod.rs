@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,26 @@ pub struct Received {
     pub max_batch_records: usize,
     pub heartbeats: Vec<Value>,
     pub refused: u64,
+    /// Batches answered 413 (over `Limits::max_records`) and 422 (holding `Limits::poisoned_id`).
+    pub too_large: u64,
+    pub malformed: u64,
+}
+
+/// What the server accepts; a test changes it through [`IngestServer::limits`].
+pub struct Limits {
+    /// More records than this in a batch is a 413.
+    pub max_records: usize,
+    /// A batch holding a delivery with this id is a 422, however often it is sent.
+    pub poisoned_id: Option<String>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_records: 5000,
+            poisoned_id: None,
+        }
+    }
 }
 
 impl Received {
@@ -63,25 +83,87 @@ impl Received {
 pub struct IngestServer {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Received>>,
+    pub limits: Arc<Mutex<Limits>>,
     mode: Arc<AtomicU8>,
+    tls: AtomicBool,
+}
+
+/// A certificate authority made for one test, and the server configuration of a certificate it issued.
+pub struct TestCa {
+    /// The CA certificate, PEM: what the agent is told to trust.
+    pub pem: String,
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl TestCa {
+    /// A CA and a server certificate for `localhost` and 127.0.0.1 signed by it.
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Relaywatch agent test CA");
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        let leaf_params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+        .unwrap();
+        TestCa {
+            pem: ca.pem(),
+            server: Arc::new(server),
+        }
+    }
 }
 
 impl IngestServer {
     pub fn start() -> IngestServer {
+        Self::start_with(None)
+    }
+
+    /// The same server behind TLS with a certificate of `ca` (its URL is then `https://localhost:PORT`).
+    pub fn start_tls(ca: &TestCa) -> IngestServer {
+        Self::start_with(Some(Arc::clone(&ca.server)))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> IngestServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = IngestServer {
             addr,
             received: Arc::new(Mutex::new(Received::default())),
+            limits: Arc::new(Mutex::new(Limits::default())),
             mode: Arc::new(AtomicU8::new(Mode::Up as u8)),
+            tls: AtomicBool::new(false),
         };
-        let (received, mode) = (Arc::clone(&server.received), Arc::clone(&server.mode));
-        std::thread::spawn(move || accept_loop(listener, addr, received, mode));
+        let (received, limits, mode) = (
+            Arc::clone(&server.received),
+            Arc::clone(&server.limits),
+            Arc::clone(&server.mode),
+        );
+        server.tls.store(tls.is_some(), Ordering::SeqCst);
+        std::thread::spawn(move || accept_loop(listener, addr, received, limits, mode, tls));
         server
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls.load(Ordering::SeqCst) {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -106,7 +188,9 @@ fn accept_loop(
     listener: TcpListener,
     addr: SocketAddr,
     received: Arc<Mutex<Received>>,
+    limits: Arc<Mutex<Limits>>,
     mode: Arc<AtomicU8>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) {
     let mut listener = Some(listener);
     loop {
@@ -133,9 +217,14 @@ fn accept_loop(
         l.set_nonblocking(true).unwrap();
         match l.accept() {
             Ok((stream, _)) => {
-                let (received, mode) = (Arc::clone(&received), Arc::clone(&mode));
+                let (received, limits, mode) = (
+                    Arc::clone(&received),
+                    Arc::clone(&limits),
+                    Arc::clone(&mode),
+                );
+                let tls = tls.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_connection(stream, &received, &mode);
+                    let _ = serve_connection(stream, tls, &received, &limits, &mode);
                 });
             }
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -145,13 +234,34 @@ fn accept_loop(
 
 fn serve_connection(
     stream: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
     received: &Mutex<Received>,
+    limits: &Mutex<Limits>,
     mode: &AtomicU8,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut out = stream;
+    match tls {
+        None => serve_stream(stream, received, limits, mode),
+        Some(config) => {
+            let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+            serve_stream(
+                rustls::StreamOwned::new(conn, stream),
+                received,
+                limits,
+                mode,
+            )
+        }
+    }
+}
+
+fn serve_stream<S: Read + Write>(
+    stream: S,
+    received: &Mutex<Received>,
+    limits: &Mutex<Limits>,
+    mode: &AtomicU8,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut request_line = String::new();
         if reader.read_line(&mut request_line)? == 0 {
@@ -191,7 +301,7 @@ fn serve_connection(
                 r#"{"code":"invalid_api_key"}"#.to_string(),
             )
         } else if request_line.starts_with("POST /v1/ingest ") {
-            handle_ingest(&headers, &body, received)
+            handle_ingest(&headers, &body, received, limits)
         } else if request_line.starts_with("POST /v1/agents/heartbeat ") {
             let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             received.lock().unwrap().heartbeats.push(v);
@@ -199,6 +309,7 @@ fn serve_connection(
         } else {
             ("404 Not Found", String::new())
         };
+        let out = reader.get_mut();
         write!(
             out,
             "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{response}",
@@ -212,6 +323,7 @@ fn handle_ingest(
     headers: &HashMap<String, String>,
     body: &[u8],
     received: &Mutex<Received>,
+    limits: &Mutex<Limits>,
 ) -> (&'static str, String) {
     let json = if headers.get("content-encoding").map(String::as_str) == Some("gzip") {
         let mut out = Vec::new();
@@ -231,10 +343,25 @@ fn handle_ingest(
     let Some(records) = batch["records"].as_array() else {
         return ("422 Unprocessable Entity", "{}".into());
     };
-    if records.len() > 5000 {
-        return ("413 Payload Too Large", "{}".into());
-    }
     let mut r = received.lock().unwrap();
+    {
+        let limits = limits.lock().unwrap();
+        if records.len() > limits.max_records {
+            r.too_large += 1;
+            return ("413 Payload Too Large", "{}".into());
+        }
+        if let Some(poisoned) = &limits.poisoned_id
+            && records
+                .iter()
+                .any(|rec| rec["id"].as_str() == Some(poisoned))
+        {
+            r.malformed += 1;
+            return (
+                "422 Unprocessable Entity",
+                r#"{"code":"validation_failed","detail":"this batch cannot be read"}"#.into(),
+            );
+        }
+    }
     r.batches += 1;
     r.max_batch_records = r.max_batch_records.max(records.len());
     let (mut accepted, mut duplicate) = (0, 0);
