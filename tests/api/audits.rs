@@ -394,3 +394,151 @@ async fn observed_bulk_volume_turns_on_the_bulk_sender_rules() {
         "{unaligned}"
     );
 }
+
+#[tokio::test]
+async fn a_selector_learned_from_opendkim_lines_is_audited_and_shown_on_the_domain() {
+    let app = spawn_app().await;
+    let k = &app.admin_key;
+    let r = app
+        .post(
+            "/v1/sending-domains",
+            k,
+            json!({"domain": "learned.test", "dkim_selectors": ["s1"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let domain_id = r.id();
+    assert_eq!(r.body["learned_dkim_selectors"], json!([]));
+
+    // The agent saw opendkim sign with `old2019` (not registered) and with the registered `s1`; an older agent's
+    // record without the field is still accepted; a record with a malformed signature is refused with its reason.
+    let mut signed = relaywatch_tests::delivery("Q00001", "a@example.org", "sent", 30);
+    signed["sender"] = json!("app@learned.test");
+    signed["dkim_signatures"] = json!([
+        {"domain": "Learned.TEST", "selector": "old2019"},
+        {"domain": "learned.test", "selector": "s1"}
+    ]);
+    let mut later = relaywatch_tests::delivery("Q00002", "b@example.org", "sent", 5);
+    later["dkim_signatures"] = json!([{"domain": "learned.test", "selector": "old2019"}]);
+    let unsigned = relaywatch_tests::delivery("Q00003", "c@example.org", "sent", 5);
+    let mut broken = relaywatch_tests::delivery("Q00004", "d@example.org", "sent", 5);
+    broken["dkim_signatures"] = json!([{"domain": "learned.test", "selector": "bad selector"}]);
+    let r = app.ingest(k, vec![signed, later, unsigned, broken]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["accepted"], 3, "{}", r.text);
+    assert_eq!(r.body["rejections"][0]["index"], 3, "{}", r.text);
+    assert!(
+        r.body["rejections"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("dkim_signatures[0].selector"),
+        "{}",
+        r.text
+    );
+
+    let d = app
+        .get(&format!("/v1/sending-domains/{domain_id}"), k)
+        .await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    let learned = d.body["learned_dkim_selectors"].as_array().unwrap();
+    let names: Vec<&str> = learned
+        .iter()
+        .map(|l| l["selector"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["old2019", "s1"], "{}", d.text);
+    // First and last seen span the two attempts that carried it (30 and 5 minutes ago).
+    let first = chrono::DateTime::parse_from_rfc3339(learned[0]["first_seen_at"].as_str().unwrap())
+        .unwrap();
+    let last =
+        chrono::DateTime::parse_from_rfc3339(learned[0]["last_seen_at"].as_str().unwrap()).unwrap();
+    assert!(last - first >= chrono::Duration::minutes(24), "{}", d.text);
+    // The list shows the same.
+    let list = app.get("/v1/sending-domains", k).await;
+    assert_eq!(
+        list.body["items"][0]["learned_dkim_selectors"][0]["selector"],
+        "old2019"
+    );
+
+    // A backfill of an older log moves first_seen back and leaves last_seen (the stored upsert, not the batch).
+    let mut older = relaywatch_tests::delivery("Q00005", "e@example.org", "sent", 90);
+    older["dkim_signatures"] = json!([{"domain": "learned.test", "selector": "old2019"}]);
+    assert_eq!(app.ingest(k, vec![older]).await.body["accepted"], 1);
+    let d2 = app
+        .get(&format!("/v1/sending-domains/{domain_id}"), k)
+        .await;
+    let l2 = &d2.body["learned_dkim_selectors"][0];
+    let first2 =
+        chrono::DateTime::parse_from_rfc3339(l2["first_seen_at"].as_str().unwrap()).unwrap();
+    assert!(
+        first - first2 >= chrono::Duration::minutes(55),
+        "{}",
+        d2.text
+    );
+    assert_eq!(
+        l2["last_seen_at"], learned[0]["last_seen_at"],
+        "{}",
+        d2.text
+    );
+
+    // s1 is a good key; old2019 was revoked when it was retired, but the signer still uses it: only the learned
+    // selector finds that.
+    let dns = relaywatch_tests::dns::serve(&[(
+        "learned.test",
+        r#"@ TXT "v=spf1 ip4:192.0.2.10 -all"
+@ MX 10 mx1
+mx1 A 192.0.2.25
+_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@learned.test"
+_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@learned.test"
+s1._domainkey TXT "v=DKIM1; k=ed25519; p=ZvJ0P80q3oz0UVeqSD2jBmOO5l1lCAWA4SZ3l2giSpo="
+old2019._domainkey TXT "v=DKIM1; p="
+"#,
+    )])
+    .await;
+    let auditor = Auditor::new(AuditSettings {
+        dns: DnsSettings {
+            nameservers: vec![dns.addr],
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+        },
+        smtp_checks: false,
+        ..AuditSettings::default()
+    })
+    .unwrap();
+    let queued = app
+        .post("/v1/domains/learned.test/audits", k, json!({}))
+        .await;
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    assert_eq!(
+        run_queued(&app.store, &auditor, "test-worker", 10)
+            .await
+            .unwrap(),
+        1
+    );
+    let run = app
+        .get(
+            &format!("/v1/domains/learned.test/audits/{}", queued.id()),
+            k,
+        )
+        .await;
+    assert_eq!(run.body["status"], "completed", "{}", run.text);
+    assert_eq!(
+        codes(&run.body["findings"]),
+        vec!["dkim.key_revoked", "mta_sts.not_deployed"],
+        "{}",
+        run.text
+    );
+    let revoked = run.body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "dkim.key_revoked")
+        .unwrap();
+    assert_eq!(revoked["subject"], "old2019._domainkey.learned.test");
+    assert!(
+        revoked["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("learned from the mail log"),
+        "{revoked}"
+    );
+}

@@ -79,9 +79,27 @@ pub fn evaluate(input: &AuditInput, answers: &Answers) -> Evaluation {
             "no selector registered for the domain and none seen in the mail log",
         ));
     }
+    let registered: BTreeSet<String> = input
+        .selectors
+        .iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
     for s in &selectors {
+        let (f0, n0) = (findings.len(), not_tested.len());
         usable_key |=
             dkim::check_selector(&mut dns, &domain, s, &mut findings, &mut not_tested).is_some();
+        // A selector nobody registered: say where it came from, or the operator will not recognise it.
+        if !registered.contains(s) {
+            let origin = format!(
+                " (selector `{s}` learned from the mail log: the signer used it; not registered)"
+            );
+            for f in &mut findings[f0..] {
+                f.evidence.push_str(&origin);
+            }
+            for n in &mut not_tested[n0..] {
+                n.reason.push_str(&origin);
+            }
+        }
     }
 
     let applied = dmarc::check(&mut dns, &domain, &mut findings, &mut not_tested);
@@ -306,6 +324,49 @@ mod tests {
             f.evidence.contains("a.example → b.example → a.example"),
             "{}",
             f.evidence
+        );
+    }
+
+    #[test]
+    fn findings_of_a_learned_selector_say_it_was_learned_and_registered_ones_do_not() {
+        let input = AuditInput {
+            domain: "example.com".into(),
+            selectors: vec!["S1".into()],
+            // Also registered (in another case): checked once, as registered.
+            observed_selectors: vec!["old".into(), "s1".into()],
+            ..Default::default()
+        };
+        let r = run(
+            &input,
+            &[
+                (
+                    "s1._domainkey.example.com",
+                    RecordType::Txt,
+                    txt("v=DKIM1; p="),
+                ),
+                (
+                    "old._domainkey.example.com",
+                    RecordType::Txt,
+                    txt("v=DKIM1; p="),
+                ),
+            ],
+        );
+        let revoked: Vec<&Finding> = r
+            .findings
+            .iter()
+            .filter(|f| f.code == "dkim.key_revoked")
+            .collect();
+        assert_eq!(revoked.len(), 2, "{revoked:?}");
+        let by = |subject: &str| revoked.iter().find(|f| f.subject == subject).unwrap();
+        assert!(
+            by("old._domainkey.example.com")
+                .evidence
+                .contains("learned from the mail log"),
+            "{revoked:?}"
+        );
+        assert!(
+            !by("s1._domainkey.example.com").evidence.contains("learned"),
+            "{revoked:?}"
         );
     }
 }

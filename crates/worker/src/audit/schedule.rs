@@ -152,6 +152,10 @@ pub fn diff(before: &[Finding], now: &[Finding]) -> (Vec<Finding>, Vec<Finding>)
     )
 }
 
+/// A selector learned from mail is audited while the signer used it within this many days: a key rotated away from
+/// and unpublished is no longer an error once mail stops carrying it.
+pub const LEARNED_SELECTOR_DAYS: i64 = 30;
+
 /// Carries out one claimed run and records its outcome.
 pub async fn execute(store: &Store, auditor: &Auditor, run: &audit_run::Model) -> StoreResult<()> {
     let tenant = TenantId(run.tenant_id);
@@ -168,10 +172,21 @@ pub async fn execute(store: &Store, auditor: &Auditor, run: &audit_run::Model) -
     };
     let schedule = store.audit_schedule(tenant).await?;
     let daily_volume = observed_daily_volume(store, tenant, &domain.domain).await?;
+    let observed_selectors = store
+        .observed_selectors(
+            tenant,
+            std::slice::from_ref(&domain.domain),
+            Some(Utc::now() - chrono::Duration::days(LEARNED_SELECTOR_DAYS)),
+        )
+        .await?
+        .into_iter()
+        .map(|o| o.selector)
+        .collect();
     let target = AuditTarget {
         daily_volume,
         domain: domain.domain.clone(),
         selectors: selectors_from_db(&domain.dkim_selectors),
+        observed_selectors,
         sending_ips: sending_addresses(store, tenant).await?,
         skip_smtp: !run
             .smtp_checks
