@@ -542,3 +542,147 @@ old2019._domainkey TXT "v=DKIM1; p="
         "{revoked}"
     );
 }
+
+/// An auditor asking the test DNS server at `addr`, SMTP probes off.
+fn auditor_at(addr: std::net::SocketAddr) -> Auditor {
+    Auditor::new(AuditSettings {
+        dns: DnsSettings {
+            nameservers: vec![addr],
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+        },
+        smtp_checks: false,
+        ..AuditSettings::default()
+    })
+    .unwrap()
+}
+
+/// Queues an audit of `domain`, runs it, and returns the run.
+async fn audit_now(app: &TestApp, auditor: &Auditor, domain: &str) -> Value {
+    let queued = app
+        .post(
+            &format!("/v1/domains/{domain}/audits"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    assert_eq!(
+        run_queued(&app.store, auditor, "test-worker", 10)
+            .await
+            .unwrap(),
+        1
+    );
+    let run = app
+        .get(
+            &format!("/v1/domains/{domain}/audits/{}", queued.id()),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(run.body["status"], "completed", "{}", run.text);
+    run.body
+}
+
+const HELO_ZONE: &str = r#"@ TXT "v=spf1 ip4:192.0.2.10 -all"
+@ MX 10 mx1
+mx1 A 192.0.2.25
+out A 192.0.2.10
+_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@helo.test"
+_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@helo.test"
+s1._domainkey TXT "v=DKIM1; k=ed25519; p=ZvJ0P80q3oz0UVeqSD2jBmOO5l1lCAWA4SZ3l2giSpo="
+"#;
+
+#[tokio::test]
+async fn a_sending_ips_helo_name_is_validated_kept_apart_from_the_description_and_checked_against_its_ptr()
+ {
+    let app = spawn_app().await;
+    let k = &app.admin_key;
+    let r = app
+        .post(
+            "/v1/sending-domains",
+            k,
+            json!({"domain": "helo.test", "dkim_selectors": ["s1"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for bad in ["not a name", "-x-.helo.test", "a..b"] {
+        let r = app
+            .post(
+                "/v1/sending-ips",
+                k,
+                json!({"network": "192.0.2.10", "helo_name": bad}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], "helo_name", "{}", r.text);
+    }
+    let r = app
+        .post(
+            "/v1/sending-ips",
+            k,
+            json!({"network": "192.0.2.10", "description": "outbound", "helo_name": "Out.Helo.Test."}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["helo_name"], "out.helo.test");
+    let ip = r.id();
+
+    let dns = relaywatch_tests::dns::serve(&[
+        ("helo.test", HELO_ZONE),
+        ("2.0.192.in-addr.arpa", "10 PTR out.helo.test.\n"),
+    ])
+    .await;
+    let auditor = auditor_at(dns.addr);
+    let run = audit_now(&app, &auditor, "helo.test").await;
+    assert_eq!(
+        codes(&run["findings"]),
+        vec!["mta_sts.not_deployed"],
+        "PTR equals the HELO name: {run}"
+    );
+
+    // The server now says another name in HELO: the PTR no longer matches. The description is left alone.
+    let r = app
+        .patch(
+            &format!("/v1/sending-ips/{ip}"),
+            k,
+            json!({"helo_name": "other.helo.test"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["helo_name"], "other.helo.test");
+    assert_eq!(r.body["description"], "outbound");
+    let r = app
+        .patch(
+            &format!("/v1/sending-ips/{ip}"),
+            k,
+            json!({"helo_name": "bad name"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let run = audit_now(&app, &auditor, "helo.test").await;
+    let mismatch = run["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "ptr.helo_mismatch")
+        .unwrap_or_else(|| panic!("no ptr.helo_mismatch in {run}"));
+    assert_eq!(mismatch["subject"], "192.0.2.10");
+    assert!(
+        mismatch["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("HELO name other.helo.test"),
+        "{mismatch}"
+    );
+
+    // null clears it (and the check with it).
+    let r = app
+        .patch(
+            &format!("/v1/sending-ips/{ip}"),
+            k,
+            json!({"helo_name": null}),
+        )
+        .await;
+    assert!(r.body["helo_name"].is_null(), "{}", r.text);
+    assert_eq!(r.body["description"], "outbound");
+}

@@ -20,6 +20,9 @@ pub struct AuditInput {
     pub sending_ips: Vec<IpAddr>,
     /// The name the sending servers give in HELO/EHLO, when known.
     pub helo: Option<String>,
+    /// The HELO/EHLO name of particular sending IPs, when known; overrides `helo` for that address.
+    #[serde(default)]
+    pub helo_names: Vec<(IpAddr, String)>,
     /// Messages a day sent from the domain, when the mail log shows it: turns on the bulk-sender rule.
     pub daily_volume: Option<u64>,
     /// mail-auth's SPF result (`pass`, `fail`, `softfail`, `neutral`, `none`, `temperror`, `permerror`) for each
@@ -28,6 +31,17 @@ pub struct AuditInput {
     pub mta_sts_fetch: Option<mta_sts::PolicyFetch>,
     /// None when SMTP checks are switched off.
     pub smtp_probes: Option<Vec<smtp_tls::Probe>>,
+}
+
+impl AuditInput {
+    /// The HELO name known for `ip`: its own, else the one for every sending IP.
+    pub fn helo_for(&self, ip: IpAddr) -> Option<&str> {
+        self.helo_names
+            .iter()
+            .find(|(a, _)| *a == ip)
+            .map(|(_, h)| h.as_str())
+            .or(self.helo.as_deref())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -144,7 +158,7 @@ pub fn evaluate(input: &AuditInput, answers: &Answers) -> Evaluation {
         ptr::check(
             &mut dns,
             *ip,
-            input.helo.as_deref(),
+            input.helo_for(*ip),
             &mut findings,
             &mut not_tested,
         );
@@ -368,5 +382,37 @@ mod tests {
             !by("s1._domainkey.example.com").evidence.contains("learned"),
             "{revoked:?}"
         );
+    }
+
+    #[test]
+    fn each_sending_ip_is_compared_with_its_own_helo_name() {
+        let a: IpAddr = "192.0.2.10".parse().unwrap();
+        let b: IpAddr = "192.0.2.11".parse().unwrap();
+        let input = AuditInput {
+            domain: "example.com".into(),
+            sending_ips: vec![a, b],
+            helo: Some("mx.example.com".into()),
+            // a's own name matches its PTR; b falls back to the common name, which does not.
+            helo_names: vec![(a, "out1.example.com".into())],
+            ..Default::default()
+        };
+        let ptr = |n: &str| Answer::Records(vec![Rdata::Ptr(n.into())]);
+        let addr = |ip: &str| Answer::Records(vec![Rdata::A(ip.parse().unwrap())]);
+        let r = run(
+            &input,
+            &[
+                ("192.0.2.10", RecordType::Ptr, ptr("out1.example.com")),
+                ("192.0.2.11", RecordType::Ptr, ptr("out2.example.com")),
+                ("out1.example.com", RecordType::A, addr("192.0.2.10")),
+                ("out2.example.com", RecordType::A, addr("192.0.2.11")),
+            ],
+        );
+        let mismatches: Vec<&str> = r
+            .findings
+            .iter()
+            .filter(|f| f.code == "ptr.helo_mismatch")
+            .map(|f| f.subject.as_str())
+            .collect();
+        assert_eq!(mismatches, vec!["192.0.2.11"], "{:?}", r.findings);
     }
 }

@@ -66,6 +66,8 @@ pub struct AuditTarget {
     pub observed_selectors: Vec<String>,
     pub sending_ips: Vec<IpAddr>,
     pub helo: Option<String>,
+    /// The HELO name registered for particular sending IPs (overrides `helo` for them).
+    pub helo_names: Vec<(IpAddr, String)>,
     pub daily_volume: Option<u64>,
     /// Skip the SMTP probes for this audit even when the auditor allows them (the tenant opted out).
     pub skip_smtp: bool,
@@ -108,6 +110,7 @@ impl Auditor {
             observed_selectors: target.observed_selectors.clone(),
             sending_ips: target.sending_ips.clone(),
             helo: target.helo.clone(),
+            helo_names: target.helo_names.clone(),
             daily_volume: target.daily_volume,
             ..AuditInput::default()
         };
@@ -117,7 +120,7 @@ impl Auditor {
         let domain = input.domain.clone();
         let mut sts_answers = answers.clone();
         let (spf, sts, smtp) = tokio::join!(
-            self.spf_verdicts(&domain, &input.sending_ips, input.helo.as_deref()),
+            self.spf_verdicts(&domain, &input),
             self.mta_sts(&domain, &mut sts_answers),
             self.smtp(&domain, &answers, target.skip_smtp),
         );
@@ -234,18 +237,13 @@ impl Auditor {
 
     /// mail-auth's SPF result for MAIL FROM postmaster@domain from each sending IP, on this auditor's resolver, with
     /// caches that live for this run only.
-    async fn spf_verdicts(
-        &self,
-        domain: &str,
-        ips: &[IpAddr],
-        helo: Option<&str>,
-    ) -> Vec<(IpAddr, String)> {
+    async fn spf_verdicts(&self, domain: &str, input: &AuditInput) -> Vec<(IpAddr, String)> {
+        let ips = &input.sending_ips;
         if ips.is_empty() {
             return Vec::new();
         }
         let authenticator = MessageAuthenticator(self.resolver.clone());
         let sender = format!("postmaster@{domain}");
-        let helo = helo.unwrap_or(domain);
         let txt = RunCache::default();
         let mxc = RunCache::default();
         let v4 = RunCache::default();
@@ -253,6 +251,7 @@ impl Auditor {
         let ptr = RunCache::default();
         let mut out = Vec::new();
         for ip in ips {
+            let helo = input.helo_for(*ip).unwrap_or(domain);
             let params = Parameters::new(SpfParameters::verify_mail_from(
                 *ip,
                 helo,

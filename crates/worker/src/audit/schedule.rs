@@ -85,9 +85,13 @@ pub async fn enqueue_due(
     }
 }
 
-/// Single addresses among the tenant's sending IPs (a network is not checked address by address).
-async fn sending_addresses(store: &Store, tenant: TenantId) -> StoreResult<Vec<IpAddr>> {
-    let mut out = Vec::new();
+/// Single addresses among the tenant's sending IPs (a network is not checked address by address), with the HELO
+/// names registered for them.
+async fn sending_addresses(
+    store: &Store,
+    tenant: TenantId,
+) -> StoreResult<(Vec<IpAddr>, Vec<(IpAddr, String)>)> {
+    let (mut out, mut helos) = (Vec::new(), Vec::new());
     let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
     loop {
         let ips = store.list_sending_ips(tenant, page).await?;
@@ -97,11 +101,14 @@ async fn sending_addresses(store: &Store, tenant: TenantId) -> StoreResult<Vec<I
                 Some((addr, "32")) | Some((addr, "128")) => addr.parse::<IpAddr>().ok(),
                 Some(_) => None,
             };
+            if let (Some(addr), Some(helo)) = (single, &ip.helo_name) {
+                helos.push((addr, helo.clone()));
+            }
             out.extend(single);
         }
         match ips.next_cursor {
             Some(c) => page.after = Some(c),
-            None => return Ok(out),
+            None => return Ok((out, helos)),
         }
     }
 }
@@ -182,12 +189,14 @@ pub async fn execute(store: &Store, auditor: &Auditor, run: &audit_run::Model) -
         .into_iter()
         .map(|o| o.selector)
         .collect();
+    let (sending_ips, helo_names) = sending_addresses(store, tenant).await?;
     let target = AuditTarget {
         daily_volume,
         domain: domain.domain.clone(),
         selectors: selectors_from_db(&domain.dkim_selectors),
         observed_selectors,
-        sending_ips: sending_addresses(store, tenant).await?,
+        sending_ips,
+        helo_names,
         skip_smtp: !run
             .smtp_checks
             .unwrap_or_else(|| schedule.is_none_or(|s| s.smtp_checks)),
