@@ -85,6 +85,11 @@ pub struct Auditor {
 /// Rounds of DNS questions before the audit gives up on more: include chains are at most 10 deep.
 const MAX_ROUNDS: usize = 16;
 
+/// MX hosts probed per audit: more is a misconfiguration, and each probe holds a connection for up to the timeout.
+pub const MAX_SMTP_HOSTS: usize = 10;
+/// Addresses probed per MX host (an IPv4 and an IPv6 one, typically): a round-robin pool is one configuration.
+pub const MAX_SMTP_ADDRESSES: usize = 2;
+
 impl Auditor {
     pub fn new(settings: AuditSettings) -> anyhow::Result<Self> {
         let resolver = build_resolver(&settings.dns)?;
@@ -201,6 +206,9 @@ impl Auditor {
         )
     }
 
+    /// STARTTLS probes of the domain's MX hosts: at most [`MAX_SMTP_HOSTS`] hosts (most preferred first) and
+    /// [`MAX_SMTP_ADDRESSES`] addresses each, all at once, each within the transport timeout. Hosts beyond the cap
+    /// are reported as not tested rather than silently skipped.
     async fn smtp(
         &self,
         domain: &str,
@@ -210,28 +218,51 @@ impl Auditor {
         if !self.settings.smtp_checks || skip {
             return None;
         }
-        let mut probes = Vec::new();
-        for host in mx::hosts(answers, domain) {
+        let hosts = mx::hosts(answers, domain);
+        let mut skipped = Vec::new();
+        let mut targets: Vec<(String, SocketAddr, bool)> = Vec::new();
+        for (i, host) in hosts.into_iter().enumerate() {
+            if i >= MAX_SMTP_HOSTS {
+                skipped.push(smtp_tls::Probe {
+                    host,
+                    address: None,
+                    outcome: smtp_tls::Outcome::Unreachable(format!(
+                        "not probed: only the first {MAX_SMTP_HOSTS} MX hosts are"
+                    )),
+                });
+                continue;
+            }
             let mut local = answers.clone();
             let addrs = self
                 .addresses_of(&host, self.settings.smtp_port, &mut local)
                 .await;
-            let outcome = match addrs.first() {
-                // mx.target_without_address already says so.
-                None => continue,
-                Some(addr) => {
-                    smtp::probe(
-                        &host,
-                        *addr,
-                        &self.settings.ehlo_name,
-                        self.roots.clone(),
-                        self.settings.transport_timeout,
-                    )
-                    .await
-                }
-            };
-            probes.push(smtp_tls::Probe { host, outcome });
+            // No address: mx.target_without_address already says so.
+            let several = addrs.len() > 1;
+            targets.extend(
+                addrs
+                    .into_iter()
+                    .take(MAX_SMTP_ADDRESSES)
+                    .map(|a| (host.clone(), a, several)),
+            );
         }
+        let n = targets.len().max(1);
+        let mut probes: Vec<smtp_tls::Probe> = futures::stream::iter(targets)
+            .map(|(host, addr, several)| {
+                let (roots, ehlo) = (self.roots.clone(), self.settings.ehlo_name.clone());
+                let timeout = self.settings.transport_timeout;
+                async move {
+                    let outcome = smtp::probe(&host, addr, &ehlo, roots, timeout).await;
+                    smtp_tls::Probe {
+                        host,
+                        address: several.then(|| addr.to_string()),
+                        outcome,
+                    }
+                }
+            })
+            .buffered(n)
+            .collect()
+            .await;
+        probes.extend(skipped);
         Some(probes)
     }
 
