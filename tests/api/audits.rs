@@ -686,3 +686,84 @@ async fn a_sending_ips_helo_name_is_validated_kept_apart_from_the_description_an
     assert!(r.body["helo_name"].is_null(), "{}", r.text);
     assert_eq!(r.body["description"], "outbound");
 }
+
+#[tokio::test]
+async fn a_sending_network_is_audited_address_by_address_up_to_a_cap() {
+    let app = spawn_app().await;
+    let k = &app.admin_key;
+    let r = app
+        .post(
+            "/v1/sending-domains",
+            k,
+            json!({"domain": "cidr.test", "dkim_selectors": ["s1"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for network in ["192.0.2.8/29", "198.51.100.0/23"] {
+        let r = app
+            .post("/v1/sending-ips", k, json!({"network": network}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    // Of the /29's six usable addresses only .9 has a (forward-confirmed) PTR.
+    let dns = relaywatch_tests::dns::serve(&[
+        (
+            "cidr.test",
+            r#"@ TXT "v=spf1 ip4:192.0.2.8/29 -all"
+@ MX 10 mx1
+mx1 A 192.0.2.25
+out A 192.0.2.9
+_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@cidr.test"
+s1._domainkey TXT "v=DKIM1; k=ed25519; p=ZvJ0P80q3oz0UVeqSD2jBmOO5l1lCAWA4SZ3l2giSpo="
+"#,
+        ),
+        ("2.0.192.in-addr.arpa", "9 PTR out.cidr.test.\n"),
+    ])
+    .await;
+    let run = audit_now(&app, &auditor_at(dns.addr), "cidr.test").await;
+    let findings = run["findings"].as_array().unwrap();
+    let mut missing: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["code"] == "ptr.missing")
+        .map(|f| f["subject"].as_str().unwrap())
+        .filter(|s| s.starts_with("192.0.2."))
+        .collect();
+    missing.sort();
+    assert_eq!(
+        missing,
+        vec![
+            "192.0.2.10",
+            "192.0.2.11",
+            "192.0.2.12",
+            "192.0.2.13",
+            "192.0.2.14"
+        ],
+        "{run}"
+    );
+    // The /23 has 510 usable addresses: the first 256 were audited, and the report says so.
+    let sampled: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["code"] == "ptr.network_sampled")
+        .collect();
+    assert_eq!(sampled.len(), 1, "{run}");
+    assert_eq!(sampled[0]["severity"], "info");
+    assert_eq!(sampled[0]["subject"], "198.51.100.0/23");
+    assert!(
+        sampled[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("510 usable addresses, the first 256 audited"),
+        "{}",
+        sampled[0]
+    );
+    // Its addresses were asked about (this server does not serve their reverse zone: not tested, never clean).
+    let not_tested: Vec<&str> = run["not_tested"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["area"] == "ptr")
+        .map(|n| n["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(not_tested.len(), 256, "{not_tested:?}");
+    assert!(not_tested.contains(&"198.51.100.1") && not_tested.contains(&"198.51.101.0"));
+}

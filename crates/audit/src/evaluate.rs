@@ -16,10 +16,13 @@ pub struct AuditInput {
     pub selectors: Vec<String>,
     /// DKIM selectors seen in the mail log's signer lines (OpenDKIM `s=`/`d=`).
     pub observed_selectors: Vec<String>,
-    /// Single sending addresses; networks are expanded by nobody (they are not checked one by one).
+    /// Sending addresses: single ones, and networks' addresses (up to a cap per network, see `sampled_networks`).
     pub sending_ips: Vec<IpAddr>,
     /// The name the sending servers give in HELO/EHLO, when known.
     pub helo: Option<String>,
+    /// Sending networks too large to audit every address of (their first addresses are in `sending_ips`).
+    #[serde(default)]
+    pub sampled_networks: Vec<ptr::SampledNetwork>,
     /// The HELO/EHLO name of particular sending IPs, when known; overrides `helo` for that address.
     #[serde(default)]
     pub helo_names: Vec<(IpAddr, String)>,
@@ -154,6 +157,7 @@ pub fn evaluate(input: &AuditInput, answers: &Answers) -> Evaluation {
     mx::check(&mut dns, &domain, &mut findings, &mut not_tested);
     let mx_hosts = mx::hosts(answers, &domain);
 
+    ptr::sampled(&input.sampled_networks, &mut findings);
     for ip in &input.sending_ips {
         ptr::check(
             &mut dns,

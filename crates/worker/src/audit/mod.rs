@@ -68,6 +68,8 @@ pub struct AuditTarget {
     pub helo: Option<String>,
     /// The HELO name registered for particular sending IPs (overrides `helo` for them).
     pub helo_names: Vec<(IpAddr, String)>,
+    /// Networks only partly in `sending_ips` (reported as such).
+    pub sampled_networks: Vec<relaywatch_audit::ptr::SampledNetwork>,
     pub daily_volume: Option<u64>,
     /// Skip the SMTP probes for this audit even when the auditor allows them (the tenant opted out).
     pub skip_smtp: bool,
@@ -116,6 +118,7 @@ impl Auditor {
             sending_ips: target.sending_ips.clone(),
             helo: target.helo.clone(),
             helo_names: target.helo_names.clone(),
+            sampled_networks: target.sampled_networks.clone(),
             daily_volume: target.daily_volume,
             ..AuditInput::default()
         };

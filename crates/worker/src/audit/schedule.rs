@@ -85,30 +85,54 @@ pub async fn enqueue_due(
     }
 }
 
-/// Single addresses among the tenant's sending IPs (a network is not checked address by address), with the HELO
-/// names registered for them.
-async fn sending_addresses(
-    store: &Store,
-    tenant: TenantId,
-) -> StoreResult<(Vec<IpAddr>, Vec<(IpAddr, String)>)> {
-    let (mut out, mut helos) = (Vec::new(), Vec::new());
+/// Addresses audited per sending network: each costs a PTR, an A/AAAA and an SPF evaluation.
+pub const MAX_ADDRESSES_PER_NETWORK: usize = 256;
+/// Addresses audited per run, all networks together.
+pub const MAX_ADDRESSES_PER_AUDIT: usize = 1024;
+
+/// What an audit checks of the tenant's sending IPs.
+#[derive(Debug, Default)]
+struct SendingAddresses {
+    ips: Vec<IpAddr>,
+    helo_names: Vec<(IpAddr, String)>,
+    sampled: Vec<relaywatch_audit::ptr::SampledNetwork>,
+}
+
+/// The tenant's sending IPs address by address: single addresses, and networks' addresses up to the caps (a network
+/// cut short is reported, so the report never claims more than it checked), with the registered HELO names.
+async fn sending_addresses(store: &Store, tenant: TenantId) -> StoreResult<SendingAddresses> {
+    let mut out = SendingAddresses::default();
+    let mut seen = std::collections::HashSet::new();
     let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
     loop {
         let ips = store.list_sending_ips(tenant, page).await?;
         for ip in &ips.items {
-            let single = match ip.network.split_once('/') {
-                None => ip.network.parse::<IpAddr>().ok(),
-                Some((addr, "32")) | Some((addr, "128")) => addr.parse::<IpAddr>().ok(),
-                Some(_) => None,
+            // Stored networks were validated on the way in; one that no longer parses is skipped, not fatal.
+            let Ok(network) = relaywatch_domain::IpNetwork::parse(&ip.network) else {
+                continue;
             };
-            if let (Some(addr), Some(helo)) = (single, &ip.helo_name) {
-                helos.push((addr, helo.clone()));
+            let room = MAX_ADDRESSES_PER_AUDIT.saturating_sub(out.ips.len());
+            let (addrs, total) = network.addresses(MAX_ADDRESSES_PER_NETWORK.min(room));
+            if total > addrs.len() as u128 {
+                out.sampled.push(relaywatch_audit::ptr::SampledNetwork {
+                    network: network.to_string(),
+                    addresses: total,
+                    audited: addrs.len(),
+                });
             }
-            out.extend(single);
+            for addr in addrs {
+                if !seen.insert(addr) {
+                    continue;
+                }
+                if let Some(helo) = &ip.helo_name {
+                    out.helo_names.push((addr, helo.clone()));
+                }
+                out.ips.push(addr);
+            }
         }
         match ips.next_cursor {
             Some(c) => page.after = Some(c),
-            None => return Ok((out, helos)),
+            None => return Ok(out),
         }
     }
 }
@@ -189,14 +213,15 @@ pub async fn execute(store: &Store, auditor: &Auditor, run: &audit_run::Model) -
         .into_iter()
         .map(|o| o.selector)
         .collect();
-    let (sending_ips, helo_names) = sending_addresses(store, tenant).await?;
+    let addresses = sending_addresses(store, tenant).await?;
     let target = AuditTarget {
         daily_volume,
         domain: domain.domain.clone(),
         selectors: selectors_from_db(&domain.dkim_selectors),
         observed_selectors,
-        sending_ips,
-        helo_names,
+        sending_ips: addresses.ips,
+        helo_names: addresses.helo_names,
+        sampled_networks: addresses.sampled,
         skip_smtp: !run
             .smtp_checks
             .unwrap_or_else(|| schedule.is_none_or(|s| s.smtp_checks)),
