@@ -384,51 +384,134 @@ pub async fn on_poll_tick(
     Ok(())
 }
 
-/// Audit settings from `RELAYWATCH_AUDIT_*` environment variables (`env` is `std::env::var` outside tests).
-pub fn settings_from_env(
-    env: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<(super::AuditSettings, AuditSchedule)> {
-    let mut s = super::AuditSettings::default();
-    if let Some(v) = env("RELAYWATCH_AUDIT_NAMESERVERS") {
-        s.dns.nameservers = v
-            .split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
+/// The `[audit]` section of the service's TOML file; `RELAYWATCH_AUDIT_*` environment variables override it
+/// ([`AuditConfig::apply_env`]), and [`AuditConfig::build`] turns it into what the auditor and scheduler use.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Resolvers, `IP` or `IP:port`; empty means the system's.
+    pub nameservers: Vec<String>,
+    /// Per DNS query, in milliseconds.
+    pub timeout_ms: u64,
+    /// Tries per DNS query, the first included.
+    pub attempts: usize,
+    /// DNS questions in flight at once per audit.
+    pub concurrency: usize,
+    /// STARTTLS probes of the MX hosts on port 25 (tenants can still switch them off for their domains).
+    pub smtp_checks: bool,
+    /// Each HTTPS fetch and SMTP probe, connection included, in milliseconds.
+    pub transport_timeout_ms: u64,
+    /// PEM file of a CA to trust besides the public ones (MTA-STS and SMTP certificates).
+    pub extra_ca_file: Option<std::path::PathBuf>,
+    /// The name the SMTP probes give in EHLO.
+    pub ehlo_name: String,
+    /// When tenants' domains are audited unless they set their own (six-field cron, UTC).
+    pub schedule: String,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        let s = super::AuditSettings::default();
+        Self {
+            nameservers: Vec::new(),
+            timeout_ms: s.dns.timeout.as_millis() as u64,
+            attempts: s.dns.attempts,
+            concurrency: s.concurrency,
+            smtp_checks: s.smtp_checks,
+            transport_timeout_ms: s.transport_timeout.as_millis() as u64,
+            extra_ca_file: None,
+            ehlo_name: s.ehlo_name,
+            schedule: DEFAULT_AUDIT_SCHEDULE.to_string(),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Overrides from `RELAYWATCH_AUDIT_*` (`env` is `std::env::var` outside tests).
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn number<T: std::str::FromStr>(name: &str, v: &str) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}"))
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_NAMESERVERS") {
+            self.nameservers = v
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_TIMEOUT_MS") {
+            self.timeout_ms = number("RELAYWATCH_AUDIT_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_CONCURRENCY") {
+            self.concurrency = number("RELAYWATCH_AUDIT_CONCURRENCY", &v)?;
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_SMTP_CHECKS") {
+            self.smtp_checks = matches!(v.trim(), "1" | "true" | "yes");
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_TRANSPORT_TIMEOUT_MS") {
+            self.transport_timeout_ms = number("RELAYWATCH_AUDIT_TRANSPORT_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_EXTRA_CA_FILE") {
+            self.extra_ca_file = (!v.is_empty()).then(|| v.into());
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_EHLO_NAME") {
+            self.ehlo_name = v;
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_SCHEDULE") {
+            self.schedule = v;
+        }
+        Ok(())
+    }
+
+    /// The auditor's settings and the default schedule; every value checked, each error naming its setting.
+    pub fn build(&self) -> anyhow::Result<(super::AuditSettings, AuditSchedule)> {
+        let mut s = super::AuditSettings::default();
+        s.dns.nameservers = self
+            .nameservers
+            .iter()
             .map(|x| {
                 x.parse::<std::net::SocketAddr>()
                     .or_else(|_| {
                         x.parse::<IpAddr>()
                             .map(|ip| std::net::SocketAddr::new(ip, 53))
                     })
-                    .map_err(|_| {
-                        anyhow::anyhow!("RELAYWATCH_AUDIT_NAMESERVERS: `{x}` is not IP or IP:port")
-                    })
+                    .map_err(|_| anyhow::anyhow!("audit nameservers: `{x}` is not IP or IP:port"))
             })
             .collect::<anyhow::Result<_>>()?;
+        s.dns.timeout = std::time::Duration::from_millis(self.timeout_ms.max(1));
+        s.dns.attempts = self.attempts.max(1);
+        s.concurrency = self.concurrency.max(1);
+        s.smtp_checks = self.smtp_checks;
+        s.transport_timeout = std::time::Duration::from_millis(self.transport_timeout_ms.max(1));
+        if let Some(path) = &self.extra_ca_file {
+            s.extra_ca_pem = Some(
+                std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("audit extra_ca_file {}: {e}", path.display()))?,
+            );
+        }
+        s.ehlo_name = self.ehlo_name.clone();
+        cron::Schedule::from_str(&self.schedule)
+            .map_err(|e| anyhow::anyhow!("audit schedule `{}`: {e}", self.schedule))?;
+        let schedule = AuditSchedule {
+            cron: self.schedule.clone(),
+            enabled: true,
+            smtp_checks: s.smtp_checks,
+        };
+        Ok((s, schedule))
     }
-    if let Some(v) = env("RELAYWATCH_AUDIT_TIMEOUT_MS") {
-        s.dns.timeout = std::time::Duration::from_millis(v.parse()?);
-    }
-    if let Some(v) = env("RELAYWATCH_AUDIT_SMTP_CHECKS") {
-        s.smtp_checks = matches!(v.as_str(), "1" | "true" | "yes");
-    }
-    if let Some(path) = env("RELAYWATCH_AUDIT_EXTRA_CA_FILE") {
-        s.extra_ca_pem = Some(
-            std::fs::read(&path)
-                .map_err(|e| anyhow::anyhow!("RELAYWATCH_AUDIT_EXTRA_CA_FILE {path}: {e}"))?,
-        );
-    }
-    if let Some(v) = env("RELAYWATCH_AUDIT_EHLO_NAME") {
-        s.ehlo_name = v;
-    }
-    let cron =
-        env("RELAYWATCH_AUDIT_SCHEDULE").unwrap_or_else(|| DEFAULT_AUDIT_SCHEDULE.to_string());
-    cron::Schedule::from_str(&cron)
-        .map_err(|e| anyhow::anyhow!("RELAYWATCH_AUDIT_SCHEDULE `{cron}`: {e}"))?;
-    let schedule = AuditSchedule {
-        cron,
-        enabled: true,
-        smtp_checks: s.smtp_checks,
-    };
-    Ok((s, schedule))
+}
+
+/// Audit settings from `RELAYWATCH_AUDIT_*` environment variables alone (`env` is `std::env::var` outside tests).
+pub fn settings_from_env(
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<(super::AuditSettings, AuditSchedule)> {
+    let mut c = AuditConfig::default();
+    c.apply_env(env)?;
+    c.build()
 }
