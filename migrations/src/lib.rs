@@ -13,6 +13,8 @@ mod m20261129_000003_audits;
 mod m20261129_000004_blocklists;
 mod m20261129_000005_webhooks;
 mod m20261129_000006_recipient_domain_providers;
+mod m20261129_000007_observed_dkim_selectors;
+mod m20261129_000008_sending_ip_helo;
 
 pub struct Migrator;
 
@@ -26,6 +28,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_blocklists::Migration),
             Box::new(m20261129_000005_webhooks::Migration),
             Box::new(m20261129_000006_recipient_domain_providers::Migration),
+            Box::new(m20261129_000007_observed_dkim_selectors::Migration),
+            Box::new(m20261129_000008_sending_ip_helo::Migration),
         ]
     }
 }

@@ -394,3 +394,376 @@ async fn observed_bulk_volume_turns_on_the_bulk_sender_rules() {
         "{unaligned}"
     );
 }
+
+#[tokio::test]
+async fn a_selector_learned_from_opendkim_lines_is_audited_and_shown_on_the_domain() {
+    let app = spawn_app().await;
+    let k = &app.admin_key;
+    let r = app
+        .post(
+            "/v1/sending-domains",
+            k,
+            json!({"domain": "learned.test", "dkim_selectors": ["s1"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let domain_id = r.id();
+    assert_eq!(r.body["learned_dkim_selectors"], json!([]));
+
+    // The agent saw opendkim sign with `old2019` (not registered) and with the registered `s1`; an older agent's
+    // record without the field is still accepted; a record with a malformed signature is refused with its reason.
+    let mut signed = relaywatch_tests::delivery("Q00001", "a@example.org", "sent", 30);
+    signed["sender"] = json!("app@learned.test");
+    signed["dkim_signatures"] = json!([
+        {"domain": "Learned.TEST", "selector": "old2019"},
+        {"domain": "learned.test", "selector": "s1"}
+    ]);
+    let mut later = relaywatch_tests::delivery("Q00002", "b@example.org", "sent", 5);
+    later["dkim_signatures"] = json!([{"domain": "learned.test", "selector": "old2019"}]);
+    let unsigned = relaywatch_tests::delivery("Q00003", "c@example.org", "sent", 5);
+    let mut broken = relaywatch_tests::delivery("Q00004", "d@example.org", "sent", 5);
+    broken["dkim_signatures"] = json!([{"domain": "learned.test", "selector": "bad selector"}]);
+    let r = app.ingest(k, vec![signed, later, unsigned, broken]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["accepted"], 3, "{}", r.text);
+    assert_eq!(r.body["rejections"][0]["index"], 3, "{}", r.text);
+    assert!(
+        r.body["rejections"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("dkim_signatures[0].selector"),
+        "{}",
+        r.text
+    );
+
+    let d = app
+        .get(&format!("/v1/sending-domains/{domain_id}"), k)
+        .await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    let learned = d.body["learned_dkim_selectors"].as_array().unwrap();
+    let names: Vec<&str> = learned
+        .iter()
+        .map(|l| l["selector"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["old2019", "s1"], "{}", d.text);
+    // First and last seen span the two attempts that carried it (30 and 5 minutes ago).
+    let first = chrono::DateTime::parse_from_rfc3339(learned[0]["first_seen_at"].as_str().unwrap())
+        .unwrap();
+    let last =
+        chrono::DateTime::parse_from_rfc3339(learned[0]["last_seen_at"].as_str().unwrap()).unwrap();
+    assert!(last - first >= chrono::Duration::minutes(24), "{}", d.text);
+    // The list shows the same.
+    let list = app.get("/v1/sending-domains", k).await;
+    assert_eq!(
+        list.body["items"][0]["learned_dkim_selectors"][0]["selector"],
+        "old2019"
+    );
+
+    // A backfill of an older log moves first_seen back and leaves last_seen (the stored upsert, not the batch).
+    let mut older = relaywatch_tests::delivery("Q00005", "e@example.org", "sent", 90);
+    older["dkim_signatures"] = json!([{"domain": "learned.test", "selector": "old2019"}]);
+    assert_eq!(app.ingest(k, vec![older]).await.body["accepted"], 1);
+    let d2 = app
+        .get(&format!("/v1/sending-domains/{domain_id}"), k)
+        .await;
+    let l2 = &d2.body["learned_dkim_selectors"][0];
+    let first2 =
+        chrono::DateTime::parse_from_rfc3339(l2["first_seen_at"].as_str().unwrap()).unwrap();
+    assert!(
+        first - first2 >= chrono::Duration::minutes(55),
+        "{}",
+        d2.text
+    );
+    assert_eq!(
+        l2["last_seen_at"], learned[0]["last_seen_at"],
+        "{}",
+        d2.text
+    );
+
+    // s1 is a good key; old2019 was revoked when it was retired, but the signer still uses it: only the learned
+    // selector finds that.
+    let dns = relaywatch_tests::dns::serve(&[(
+        "learned.test",
+        r#"@ TXT "v=spf1 ip4:192.0.2.10 -all"
+@ MX 10 mx1
+mx1 A 192.0.2.25
+_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@learned.test"
+_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@learned.test"
+s1._domainkey TXT "v=DKIM1; k=ed25519; p=ZvJ0P80q3oz0UVeqSD2jBmOO5l1lCAWA4SZ3l2giSpo="
+old2019._domainkey TXT "v=DKIM1; p="
+"#,
+    )])
+    .await;
+    let auditor = Auditor::new(AuditSettings {
+        dns: DnsSettings {
+            nameservers: vec![dns.addr],
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+        },
+        smtp_checks: false,
+        ..AuditSettings::default()
+    })
+    .unwrap();
+    let queued = app
+        .post("/v1/domains/learned.test/audits", k, json!({}))
+        .await;
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    assert_eq!(
+        run_queued(&app.store, &auditor, "test-worker", 10)
+            .await
+            .unwrap(),
+        1
+    );
+    let run = app
+        .get(
+            &format!("/v1/domains/learned.test/audits/{}", queued.id()),
+            k,
+        )
+        .await;
+    assert_eq!(run.body["status"], "completed", "{}", run.text);
+    assert_eq!(
+        codes(&run.body["findings"]),
+        vec!["dkim.key_revoked", "mta_sts.not_deployed"],
+        "{}",
+        run.text
+    );
+    let revoked = run.body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "dkim.key_revoked")
+        .unwrap();
+    assert_eq!(revoked["subject"], "old2019._domainkey.learned.test");
+    assert!(
+        revoked["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("learned from the mail log"),
+        "{revoked}"
+    );
+}
+
+/// An auditor asking the test DNS server at `addr`, SMTP probes off.
+fn auditor_at(addr: std::net::SocketAddr) -> Auditor {
+    Auditor::new(AuditSettings {
+        dns: DnsSettings {
+            nameservers: vec![addr],
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+        },
+        smtp_checks: false,
+        ..AuditSettings::default()
+    })
+    .unwrap()
+}
+
+/// Queues an audit of `domain`, runs it, and returns the run.
+async fn audit_now(app: &TestApp, auditor: &Auditor, domain: &str) -> Value {
+    let queued = app
+        .post(
+            &format!("/v1/domains/{domain}/audits"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    assert_eq!(
+        run_queued(&app.store, auditor, "test-worker", 10)
+            .await
+            .unwrap(),
+        1
+    );
+    let run = app
+        .get(
+            &format!("/v1/domains/{domain}/audits/{}", queued.id()),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(run.body["status"], "completed", "{}", run.text);
+    run.body
+}
+
+const HELO_ZONE: &str = r#"@ TXT "v=spf1 ip4:192.0.2.10 -all"
+@ MX 10 mx1
+mx1 A 192.0.2.25
+out A 192.0.2.10
+_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@helo.test"
+_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@helo.test"
+s1._domainkey TXT "v=DKIM1; k=ed25519; p=ZvJ0P80q3oz0UVeqSD2jBmOO5l1lCAWA4SZ3l2giSpo="
+"#;
+
+#[tokio::test]
+async fn a_sending_ips_helo_name_is_validated_kept_apart_from_the_description_and_checked_against_its_ptr()
+ {
+    let app = spawn_app().await;
+    let k = &app.admin_key;
+    let r = app
+        .post(
+            "/v1/sending-domains",
+            k,
+            json!({"domain": "helo.test", "dkim_selectors": ["s1"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for bad in ["not a name", "-x-.helo.test", "a..b"] {
+        let r = app
+            .post(
+                "/v1/sending-ips",
+                k,
+                json!({"network": "192.0.2.10", "helo_name": bad}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], "helo_name", "{}", r.text);
+    }
+    let r = app
+        .post(
+            "/v1/sending-ips",
+            k,
+            json!({"network": "192.0.2.10", "description": "outbound", "helo_name": "Out.Helo.Test."}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["helo_name"], "out.helo.test");
+    let ip = r.id();
+
+    let dns = relaywatch_tests::dns::serve(&[
+        ("helo.test", HELO_ZONE),
+        ("2.0.192.in-addr.arpa", "10 PTR out.helo.test.\n"),
+    ])
+    .await;
+    let auditor = auditor_at(dns.addr);
+    let run = audit_now(&app, &auditor, "helo.test").await;
+    assert_eq!(
+        codes(&run["findings"]),
+        vec!["mta_sts.not_deployed"],
+        "PTR equals the HELO name: {run}"
+    );
+
+    // The server now says another name in HELO: the PTR no longer matches. The description is left alone.
+    let r = app
+        .patch(
+            &format!("/v1/sending-ips/{ip}"),
+            k,
+            json!({"helo_name": "other.helo.test"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["helo_name"], "other.helo.test");
+    assert_eq!(r.body["description"], "outbound");
+    let r = app
+        .patch(
+            &format!("/v1/sending-ips/{ip}"),
+            k,
+            json!({"helo_name": "bad name"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let run = audit_now(&app, &auditor, "helo.test").await;
+    let mismatch = run["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "ptr.helo_mismatch")
+        .unwrap_or_else(|| panic!("no ptr.helo_mismatch in {run}"));
+    assert_eq!(mismatch["subject"], "192.0.2.10");
+    assert!(
+        mismatch["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("HELO name other.helo.test"),
+        "{mismatch}"
+    );
+
+    // null clears it (and the check with it).
+    let r = app
+        .patch(
+            &format!("/v1/sending-ips/{ip}"),
+            k,
+            json!({"helo_name": null}),
+        )
+        .await;
+    assert!(r.body["helo_name"].is_null(), "{}", r.text);
+    assert_eq!(r.body["description"], "outbound");
+}
+
+#[tokio::test]
+async fn a_sending_network_is_audited_address_by_address_up_to_a_cap() {
+    let app = spawn_app().await;
+    let k = &app.admin_key;
+    let r = app
+        .post(
+            "/v1/sending-domains",
+            k,
+            json!({"domain": "cidr.test", "dkim_selectors": ["s1"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for network in ["192.0.2.8/29", "198.51.100.0/23"] {
+        let r = app
+            .post("/v1/sending-ips", k, json!({"network": network}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    // Of the /29's six usable addresses only .9 has a (forward-confirmed) PTR.
+    let dns = relaywatch_tests::dns::serve(&[
+        (
+            "cidr.test",
+            r#"@ TXT "v=spf1 ip4:192.0.2.8/29 -all"
+@ MX 10 mx1
+mx1 A 192.0.2.25
+out A 192.0.2.9
+_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@cidr.test"
+s1._domainkey TXT "v=DKIM1; k=ed25519; p=ZvJ0P80q3oz0UVeqSD2jBmOO5l1lCAWA4SZ3l2giSpo="
+"#,
+        ),
+        ("2.0.192.in-addr.arpa", "9 PTR out.cidr.test.\n"),
+    ])
+    .await;
+    let run = audit_now(&app, &auditor_at(dns.addr), "cidr.test").await;
+    let findings = run["findings"].as_array().unwrap();
+    let mut missing: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["code"] == "ptr.missing")
+        .map(|f| f["subject"].as_str().unwrap())
+        .filter(|s| s.starts_with("192.0.2."))
+        .collect();
+    missing.sort();
+    assert_eq!(
+        missing,
+        vec![
+            "192.0.2.10",
+            "192.0.2.11",
+            "192.0.2.12",
+            "192.0.2.13",
+            "192.0.2.14"
+        ],
+        "{run}"
+    );
+    // The /23 has 510 usable addresses: the first 256 were audited, and the report says so.
+    let sampled: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["code"] == "ptr.network_sampled")
+        .collect();
+    assert_eq!(sampled.len(), 1, "{run}");
+    assert_eq!(sampled[0]["severity"], "info");
+    assert_eq!(sampled[0]["subject"], "198.51.100.0/23");
+    assert!(
+        sampled[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("510 usable addresses, the first 256 audited"),
+        "{}",
+        sampled[0]
+    );
+    // Its addresses were asked about (this server does not serve their reverse zone: not tested, never clean).
+    let not_tested: Vec<&str> = run["not_tested"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["area"] == "ptr")
+        .map(|n| n["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(not_tested.len(), 256, "{not_tested:?}");
+    assert!(not_tested.contains(&"198.51.100.1") && not_tested.contains(&"198.51.101.0"));
+}

@@ -59,6 +59,8 @@ pub struct Settings {
     pub blocklists: relaywatch_worker::blocklist::BlocklistSettings,
     /// Webhook delivery: networks allowed despite the SSRF guard, resolvers, timeouts, retries.
     pub webhooks: relaywatch_webhooks::WebhookSettings,
+    /// Domain audits: resolvers, timeouts, concurrency, SMTP probes, extra CA, default schedule (`[audit]`).
+    pub audit: relaywatch_worker::audit::schedule::AuditConfig,
 }
 
 impl Default for Settings {
@@ -78,6 +80,7 @@ impl Default for Settings {
             worker_enabled: true,
             blocklists: Default::default(),
             webhooks: relaywatch_webhooks::WebhookSettings::default(),
+            audit: Default::default(),
         }
     }
 }
@@ -99,6 +102,8 @@ pub enum SettingsError {
     },
     #[error("environment variable {0}")]
     WebhooksEnv(String),
+    #[error("environment variable {0}")]
+    AuditEnv(String),
 }
 
 impl Settings {
@@ -196,6 +201,9 @@ impl Settings {
         self.webhooks
             .apply_env(&env)
             .map_err(SettingsError::WebhooksEnv)?;
+        self.audit
+            .apply_env(&env)
+            .map_err(|e| SettingsError::AuditEnv(e.to_string()))?;
         Ok(())
     }
 
@@ -326,6 +334,74 @@ mod tests {
     }
 
     #[test]
+    fn audit_settings_come_from_the_file_and_the_environment_overrides_them() {
+        let dir = std::env::temp_dir().join(format!("rw-settings-audit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("relaywatch.toml");
+        std::fs::write(
+            &file,
+            "[audit]\nnameservers = [\"192.0.2.53\", \"192.0.2.54:5353\"]\ntimeout_ms = 1500\n\
+             concurrency = 8\nsmtp_checks = false\nschedule = \"0 30 2 * * *\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file), env_of(&[])).unwrap();
+        let (audit, schedule) = s.audit.build().unwrap();
+        assert_eq!(
+            audit.dns.nameservers,
+            vec![
+                "192.0.2.53:53".parse().unwrap(),
+                "192.0.2.54:5353".parse().unwrap()
+            ]
+        );
+        assert_eq!(audit.dns.timeout, std::time::Duration::from_millis(1500));
+        assert_eq!(audit.concurrency, 8);
+        assert!(!audit.smtp_checks && !schedule.smtp_checks);
+        assert_eq!(schedule.cron, "0 30 2 * * *");
+        // What the file leaves out keeps its default.
+        assert_eq!(audit.ehlo_name, "relaywatch.invalid");
+
+        // The environment overrides the file, field by field.
+        let s = Settings::load(
+            Some(&file),
+            env_of(&[
+                ("RELAYWATCH_AUDIT_TIMEOUT_MS", "700"),
+                ("RELAYWATCH_AUDIT_SMTP_CHECKS", "true"),
+                ("RELAYWATCH_AUDIT_NAMESERVERS", "198.51.100.53"),
+            ]),
+        )
+        .unwrap();
+        let (audit, schedule) = s.audit.build().unwrap();
+        assert_eq!(audit.dns.timeout, std::time::Duration::from_millis(700));
+        assert!(audit.smtp_checks);
+        assert_eq!(
+            audit.dns.nameservers,
+            vec!["198.51.100.53:53".parse().unwrap()]
+        );
+        assert_eq!(
+            (audit.concurrency, schedule.cron.as_str()),
+            (8, "0 30 2 * * *")
+        );
+
+        // Bad values name their setting: at load for the environment, at build for the file's.
+        let err =
+            Settings::load(None, env_of(&[("RELAYWATCH_AUDIT_TIMEOUT_MS", "soon")])).unwrap_err();
+        assert!(
+            err.to_string().contains("RELAYWATCH_AUDIT_TIMEOUT_MS"),
+            "{err}"
+        );
+        std::fs::write(&file, "[audit]\nschedule = \"every day\"\n").unwrap();
+        let err = Settings::load(Some(&file), env_of(&[]))
+            .unwrap()
+            .audit
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("audit schedule"), "{err}");
+        std::fs::write(&file, "[audit]\ntimeout = 5\n").unwrap();
+        let err = Settings::load(Some(&file), env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("timeout"), "{err}");
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let s = Settings {
             signing_secret: Some(Secret::new("hunter2")),
@@ -374,5 +450,11 @@ mod example_config {
         assert_eq!(s.webhooks.timeout_ms, 10_000);
         assert_eq!(s.data_dir, PathBuf::from("/var/lib/relaywatch"));
         assert!(s.database_url.is_none());
+        // The [audit] section states the defaults, and they build.
+        assert_eq!(
+            s.audit,
+            relaywatch_worker::audit::schedule::AuditConfig::default()
+        );
+        s.audit.build().unwrap();
     }
 }

@@ -16,10 +16,16 @@ pub struct AuditInput {
     pub selectors: Vec<String>,
     /// DKIM selectors seen in the mail log's signer lines (OpenDKIM `s=`/`d=`).
     pub observed_selectors: Vec<String>,
-    /// Single sending addresses; networks are expanded by nobody (they are not checked one by one).
+    /// Sending addresses: single ones, and networks' addresses (up to a cap per network, see `sampled_networks`).
     pub sending_ips: Vec<IpAddr>,
     /// The name the sending servers give in HELO/EHLO, when known.
     pub helo: Option<String>,
+    /// Sending networks too large to audit every address of (their first addresses are in `sending_ips`).
+    #[serde(default)]
+    pub sampled_networks: Vec<ptr::SampledNetwork>,
+    /// The HELO/EHLO name of particular sending IPs, when known; overrides `helo` for that address.
+    #[serde(default)]
+    pub helo_names: Vec<(IpAddr, String)>,
     /// Messages a day sent from the domain, when the mail log shows it: turns on the bulk-sender rule.
     pub daily_volume: Option<u64>,
     /// mail-auth's SPF result (`pass`, `fail`, `softfail`, `neutral`, `none`, `temperror`, `permerror`) for each
@@ -28,6 +34,17 @@ pub struct AuditInput {
     pub mta_sts_fetch: Option<mta_sts::PolicyFetch>,
     /// None when SMTP checks are switched off.
     pub smtp_probes: Option<Vec<smtp_tls::Probe>>,
+}
+
+impl AuditInput {
+    /// The HELO name known for `ip`: its own, else the one for every sending IP.
+    pub fn helo_for(&self, ip: IpAddr) -> Option<&str> {
+        self.helo_names
+            .iter()
+            .find(|(a, _)| *a == ip)
+            .map(|(_, h)| h.as_str())
+            .or(self.helo.as_deref())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -79,9 +96,27 @@ pub fn evaluate(input: &AuditInput, answers: &Answers) -> Evaluation {
             "no selector registered for the domain and none seen in the mail log",
         ));
     }
+    let registered: BTreeSet<String> = input
+        .selectors
+        .iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
     for s in &selectors {
+        let (f0, n0) = (findings.len(), not_tested.len());
         usable_key |=
             dkim::check_selector(&mut dns, &domain, s, &mut findings, &mut not_tested).is_some();
+        // A selector nobody registered: say where it came from, or the operator will not recognise it.
+        if !registered.contains(s) {
+            let origin = format!(
+                " (selector `{s}` learned from the mail log: the signer used it; not registered)"
+            );
+            for f in &mut findings[f0..] {
+                f.evidence.push_str(&origin);
+            }
+            for n in &mut not_tested[n0..] {
+                n.reason.push_str(&origin);
+            }
+        }
     }
 
     let applied = dmarc::check(&mut dns, &domain, &mut findings, &mut not_tested);
@@ -122,11 +157,12 @@ pub fn evaluate(input: &AuditInput, answers: &Answers) -> Evaluation {
     mx::check(&mut dns, &domain, &mut findings, &mut not_tested);
     let mx_hosts = mx::hosts(answers, &domain);
 
+    ptr::sampled(&input.sampled_networks, &mut findings);
     for ip in &input.sending_ips {
         ptr::check(
             &mut dns,
             *ip,
-            input.helo.as_deref(),
+            input.helo_for(*ip),
             &mut findings,
             &mut not_tested,
         );
@@ -307,5 +343,80 @@ mod tests {
             "{}",
             f.evidence
         );
+    }
+
+    #[test]
+    fn findings_of_a_learned_selector_say_it_was_learned_and_registered_ones_do_not() {
+        let input = AuditInput {
+            domain: "example.com".into(),
+            selectors: vec!["S1".into()],
+            // Also registered (in another case): checked once, as registered.
+            observed_selectors: vec!["old".into(), "s1".into()],
+            ..Default::default()
+        };
+        let r = run(
+            &input,
+            &[
+                (
+                    "s1._domainkey.example.com",
+                    RecordType::Txt,
+                    txt("v=DKIM1; p="),
+                ),
+                (
+                    "old._domainkey.example.com",
+                    RecordType::Txt,
+                    txt("v=DKIM1; p="),
+                ),
+            ],
+        );
+        let revoked: Vec<&Finding> = r
+            .findings
+            .iter()
+            .filter(|f| f.code == "dkim.key_revoked")
+            .collect();
+        assert_eq!(revoked.len(), 2, "{revoked:?}");
+        let by = |subject: &str| revoked.iter().find(|f| f.subject == subject).unwrap();
+        assert!(
+            by("old._domainkey.example.com")
+                .evidence
+                .contains("learned from the mail log"),
+            "{revoked:?}"
+        );
+        assert!(
+            !by("s1._domainkey.example.com").evidence.contains("learned"),
+            "{revoked:?}"
+        );
+    }
+
+    #[test]
+    fn each_sending_ip_is_compared_with_its_own_helo_name() {
+        let a: IpAddr = "192.0.2.10".parse().unwrap();
+        let b: IpAddr = "192.0.2.11".parse().unwrap();
+        let input = AuditInput {
+            domain: "example.com".into(),
+            sending_ips: vec![a, b],
+            helo: Some("mx.example.com".into()),
+            // a's own name matches its PTR; b falls back to the common name, which does not.
+            helo_names: vec![(a, "out1.example.com".into())],
+            ..Default::default()
+        };
+        let ptr = |n: &str| Answer::Records(vec![Rdata::Ptr(n.into())]);
+        let addr = |ip: &str| Answer::Records(vec![Rdata::A(ip.parse().unwrap())]);
+        let r = run(
+            &input,
+            &[
+                ("192.0.2.10", RecordType::Ptr, ptr("out1.example.com")),
+                ("192.0.2.11", RecordType::Ptr, ptr("out2.example.com")),
+                ("out1.example.com", RecordType::A, addr("192.0.2.10")),
+                ("out2.example.com", RecordType::A, addr("192.0.2.11")),
+            ],
+        );
+        let mismatches: Vec<&str> = r
+            .findings
+            .iter()
+            .filter(|f| f.code == "ptr.helo_mismatch")
+            .map(|f| f.subject.as_str())
+            .collect();
+        assert_eq!(mismatches, vec!["192.0.2.11"], "{:?}", r.findings);
     }
 }

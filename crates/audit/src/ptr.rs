@@ -4,6 +4,7 @@
 use crate::dns::{Lookup, Query, Rdata, RecordType, Resolver, addresses};
 use crate::finding::{Finding, NotTested, Rule};
 use crate::spf::rule;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 rule!(
@@ -47,13 +48,46 @@ rule!(
     "Make the server's HELO name (Postfix myhostname / smtp_helo_name) the PTR name, with matching A/AAAA."
 );
 
+rule!(
+    NETWORK_SAMPLED,
+    "ptr.network_sampled",
+    Info,
+    "Only part of a sending network was audited address by address",
+    "RFC 1912 §2.1; M3AAWG best practices",
+    "Register the addresses the servers really send from, or narrower networks, to have every one checked."
+);
+
 pub const RULES: &[&Rule] = &[
     &MISSING,
     &MULTIPLE,
     &NOT_CONFIRMED,
     &GENERIC,
     &HELO_MISMATCH,
+    &NETWORK_SAMPLED,
 ];
+
+/// A sending network larger than the audit checks address by address: its first `audited` addresses were.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampledNetwork {
+    pub network: String,
+    /// Usable addresses in the network.
+    pub addresses: u128,
+    pub audited: usize,
+}
+
+/// The info finding for each sampled network.
+pub fn sampled(networks: &[SampledNetwork], findings: &mut Vec<Finding>) {
+    for n in networks {
+        findings.push(Finding::new(
+            &NETWORK_SAMPLED,
+            &n.network,
+            format!(
+                "{}: {} usable addresses, the first {} audited",
+                n.network, n.addresses, n.audited
+            ),
+        ));
+    }
+}
 
 /// Words that providers use in generated reverse names.
 const GENERIC_WORDS: &[&str] = &[

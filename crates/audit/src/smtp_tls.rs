@@ -44,6 +44,9 @@ pub const RULES: &[&Rule] = &[&NO_STARTTLS, &CERTIFICATE, &OLD_TLS, &HANDSHAKE];
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {
     pub host: String,
+    /// The address probed (`192.0.2.25:25`), when the host has several: each is probed, and each finding says which.
+    #[serde(default)]
+    pub address: Option<String>,
     pub outcome: Outcome,
 }
 
@@ -73,6 +76,11 @@ pub fn check(
     not_tested: &mut Vec<NotTested>,
 ) {
     for p in probes {
+        let at = p
+            .address
+            .as_deref()
+            .map(|a| format!(" [at {a}]"))
+            .unwrap_or_default();
         match &p.outcome {
             Outcome::Tls {
                 certificate_error: None,
@@ -82,7 +90,7 @@ pub fn check(
                 version,
                 certificate_error: Some(why),
             } => {
-                let f = Finding::new(&CERTIFICATE, &p.host, format!("{why} ({version})"));
+                let f = Finding::new(&CERTIFICATE, &p.host, format!("{why} ({version}){at}"));
                 findings.push(if mta_sts_mode == Some("enforce") {
                     f.with_severity(Severity::Error)
                 } else {
@@ -92,16 +100,18 @@ pub fn check(
             Outcome::NoStartTls { ehlo } => findings.push(Finding::new(
                 &NO_STARTTLS,
                 &p.host,
-                format!("EHLO reply: {ehlo}"),
+                format!("EHLO reply: {ehlo}{at}"),
             )),
-            Outcome::OldVersion(why) => findings.push(Finding::new(&OLD_TLS, &p.host, why.clone())),
+            Outcome::OldVersion(why) => {
+                findings.push(Finding::new(&OLD_TLS, &p.host, format!("{why}{at}")))
+            }
             Outcome::HandshakeFailed(why) => {
-                findings.push(Finding::new(&HANDSHAKE, &p.host, why.clone()))
+                findings.push(Finding::new(&HANDSHAKE, &p.host, format!("{why}{at}")))
             }
             Outcome::Unreachable(why) => not_tested.push(NotTested {
                 area: "smtp_tls".into(),
                 subject: p.host.clone(),
-                reason: why.clone(),
+                reason: format!("{why}{at}"),
             }),
         }
     }

@@ -263,6 +263,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             s.resolve_signing_secret()?.expose().as_bytes(),
         ),
         blocklists: s.blocklists.clone(),
+        audit: s.audit.clone(),
     };
     let app = Application::build_with_store(s.clone(), store.clone()).await?;
     let base = format!("http://{}:{}", s.listen.ip(), app.port());

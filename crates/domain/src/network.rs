@@ -57,6 +57,18 @@ impl IpNetwork {
     pub fn inner(&self) -> IpNet {
         self.0
     }
+
+    /// The usable addresses of the network (for IPv4 below /31 without the network and broadcast addresses, which
+    /// no server sends from), the first `max` of them in order, and how many there are in all.
+    pub fn addresses(&self, max: usize) -> (Vec<IpAddr>, u128) {
+        let bits = u32::from(self.0.max_prefix_len() - self.0.prefix_len());
+        let all = 1u128.checked_shl(bits).unwrap_or(u128::MAX);
+        let total = match self.0 {
+            IpNet::V4(n) if n.prefix_len() < 31 => all - 2,
+            _ => all,
+        };
+        (self.0.hosts().take(max).collect(), total)
+    }
 }
 
 impl fmt::Display for IpNetwork {
@@ -84,6 +96,22 @@ impl<'de> Deserialize<'de> for IpNetwork {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_network_yields_its_usable_addresses_up_to_a_cap() {
+        let n = IpNetwork::parse("192.0.2.8/29").unwrap();
+        let (first, total) = n.addresses(256);
+        assert_eq!(total, 6);
+        assert_eq!(first.first().unwrap().to_string(), "192.0.2.9");
+        assert_eq!(first.last().unwrap().to_string(), "192.0.2.14");
+        let (some, total) = IpNetwork::parse("198.51.0.0/16").unwrap().addresses(256);
+        assert_eq!((some.len(), total), (256, 65_534));
+        let (some, total) = IpNetwork::parse("2001:db8::/32").unwrap().addresses(3);
+        assert_eq!((some.len(), total), (3, 1u128 << 96));
+        let (one, total) = IpNetwork::parse("192.0.2.1").unwrap().addresses(256);
+        assert_eq!((one.len(), total), (1, 1));
+    }
+
     use super::*;
 
     #[test]

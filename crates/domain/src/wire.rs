@@ -97,6 +97,20 @@ pub struct DeliveryRecord {
     pub nrcpt: Option<u32>,
     #[serde(default)]
     pub client: Option<String>,
+    /// The DKIM signatures the signer (opendkim) logged adding to the message. Absent from agents that predate it, and
+    /// when the log shows none.
+    #[serde(default)]
+    pub dkim_signatures: Vec<DkimSignatureWire>,
+}
+
+/// One DKIM signature of a message: the key is at `<selector>._domainkey.<domain>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DkimSignatureWire {
+    /// `d=`, the signing domain.
+    pub domain: String,
+    /// `s=`, the selector.
+    pub selector: String,
 }
 
 /// What the server did with a batch.

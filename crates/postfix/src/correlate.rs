@@ -81,7 +81,24 @@ pub struct DeliveryAttempt {
     pub sasl_username: Option<String>,
     /// When this message is a bounce/delay notice: the queue id of the message it reports on.
     pub notice_of: Option<String>,
+    /// The DKIM signatures opendkim logged adding to the message (`s=`/`d=`); empty when none were logged. Left out of
+    /// the JSON when empty, so servers that predate the field see the records they always saw.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dkim_signatures: Vec<DkimSignature>,
 }
+
+/// One DKIM signature added to a message, as the signer logged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DkimSignature {
+    /// `d=`: the signing domain.
+    pub domain: String,
+    /// `s=`: the selector; the key is at `<selector>._domainkey.<domain>`.
+    pub selector: String,
+}
+
+/// Signatures kept per message at most: a real message carries one or two; a misconfigured milter chain that signs
+/// again and again must not grow the record.
+const MAX_SIGNATURES: usize = 8;
 
 /// Why a message left the correlator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +179,8 @@ struct Message {
     client: Option<String>,
     sasl_username: Option<String>,
     notice_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dkim: Vec<DkimSignature>,
     /// qmgr has seen it (so a second `client=`/`pickup` under this id is a new message).
     queued: bool,
     attempts: u32,
@@ -459,6 +478,10 @@ impl Correlator {
             self.sweep(second);
         }
         let Some(qid) = event.queue_id else { return };
+        if let EventKind::DkimSignature { selector, domain } = &event.kind {
+            self.signed(header.host.as_bytes(), qid, selector, domain);
+            return;
+        }
         let host = self.intern_source(header.host.as_bytes(), header.program.instance.as_bytes());
         let key = Key::new(host, qid.as_bytes());
         let daemon = header.program.daemon;
@@ -574,6 +597,7 @@ impl Correlator {
                     client: None,
                     sasl_username: None,
                     notice_of: None,
+                    dkim_signatures: Vec::new(),
                 };
                 self.hold(key, attempt);
             }
@@ -635,6 +659,7 @@ impl Correlator {
                         client: None,
                         sasl_username: None,
                         notice_of: None,
+                        dkim_signatures: Vec::new(),
                     };
                     self.hold(key, attempt);
                 }
@@ -667,6 +692,36 @@ impl Correlator {
                 ..
             } => self.finish(key, FinishReason::Deleted, time),
             _ => {}
+        }
+    }
+
+    /// opendkim's line carries the host but no Postfix instance: the signature belongs to the message with that queue id
+    /// in any instance of the host (the most recent one should two instances hold the same id). A message not seen yet
+    /// is not started from here: the milter signs after smtpd's `client=` or pickup's line, so a signature without its
+    /// message belongs to mail this log does not show.
+    fn signed(&mut self, host: &[u8], qid: Text<'_>, selector: &Text<'_>, domain: &Text<'_>) {
+        let signature = DkimSignature {
+            domain: domain.to_str().trim_end_matches('.').to_ascii_lowercase(),
+            selector: selector.to_str().to_ascii_lowercase(),
+        };
+        let mut target: Option<(Key, u64)> = None;
+        for (i, source) in self.sources.iter().enumerate() {
+            if source.host.as_bytes() != host {
+                continue;
+            }
+            let key = Key::new(i as u32, qid.as_bytes());
+            if let Some(m) = self.messages.get(&key)
+                && target.is_none_or(|(_, seq)| m.seq > seq)
+            {
+                target = Some((key, m.seq));
+            }
+        }
+        let Some((key, _)) = target else { return };
+        if let Some(m) = self.messages.get_mut(&key)
+            && m.dkim.len() < MAX_SIGNATURES
+            && !m.dkim.contains(&signature)
+        {
+            m.dkim.push(signature);
         }
     }
 
@@ -830,6 +885,7 @@ impl Message {
             client: None,
             sasl_username: None,
             notice_of: None,
+            dkim: Vec::new(),
             queued: false,
             attempts: 0,
             sent: 0,
@@ -879,6 +935,7 @@ struct Context {
     client: Option<String>,
     sasl_username: Option<String>,
     notice_of: Option<String>,
+    dkim: Vec<DkimSignature>,
 }
 
 impl Context {
@@ -892,6 +949,7 @@ impl Context {
             client: m.client.clone(),
             sasl_username: m.sasl_username.clone(),
             notice_of: m.notice_of.clone(),
+            dkim: m.dkim.clone(),
         }
     }
 
@@ -904,6 +962,7 @@ impl Context {
         a.client = self.client;
         a.sasl_username = self.sasl_username;
         a.notice_of = self.notice_of;
+        a.dkim_signatures = self.dkim;
     }
 }
 

@@ -445,7 +445,15 @@ pub enum EventKind<'a> {
     Diagnostic { severity: Text<'a>, text: Text<'a> },
     /// anvil/scache `statistics:` lines.
     Statistics { text: Text<'a> },
-    /// A line of another program (dovecot, amavis, opendkim, ...).
+    /// opendkim: `QID: DKIM-Signature field added (s=<selector>, d=<domain>)` — the milter signed the message with this
+    /// queue id. Not a Postfix line, but the one line of another program the correlator needs: it is how Relaywatch
+    /// learns the selectors a domain really signs with. The line's `instance` is `opendkim`; the correlator matches it
+    /// to the message by host and queue id.
+    DkimSignature {
+        selector: Text<'a>,
+        domain: Text<'a>,
+    },
+    /// A line of another program (dovecot, amavis, opendkim's other lines, ...).
     NotPostfix { program: Text<'a> },
     /// A Postfix line (or an unreadable one) this parser does not understand: counted, never dropped silently.
     Unknown { raw: Text<'a> },

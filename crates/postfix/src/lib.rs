@@ -19,8 +19,8 @@ pub mod time;
 
 pub use classify::{BounceClass, BounceReason, Severity, classify, classify_attempt};
 pub use correlate::{
-    Correlator, CorrelatorConfig, CorrelatorState, DeliveryAttempt, FinishReason, MessageFinished,
-    Record,
+    Correlator, CorrelatorConfig, CorrelatorState, DeliveryAttempt, DkimSignature, FinishReason,
+    MessageFinished, Record,
 };
 pub use event::{Event, EventKind, Status, Text};
 pub use parse::{DEFAULT_TAG_HEADER, Parser, ParserConfig};

@@ -117,6 +117,16 @@ impl Parser {
             && p.daemon.0 != p.name.0
             && is_postfix_daemon(p.daemon.0);
         if !is_postfix {
+            // opendkim's signing line names the selector and domain of a message Postfix is handling.
+            if p.name.0 == b"opendkim"
+                && let Some((qid, kind)) = parse_opendkim_signature(msg)
+            {
+                return Event {
+                    header: Some(header),
+                    queue_id: Some(Text(qid)),
+                    kind,
+                };
+            }
             return Event {
                 header: Some(header),
                 queue_id: None,
@@ -570,6 +580,36 @@ pub fn split_queue_id(msg: &[u8]) -> (Option<&[u8]>, &[u8]) {
         }
     }
     (None, msg)
+}
+
+/// opendkim's `QID: DKIM-Signature field added (s=<selector>, d=<domain>)` (opendkim.c, `mlfi_eom`). Any other
+/// opendkim line (verification results, `no signing table match`, start-up) is None: not Relaywatch's business.
+fn parse_opendkim_signature(msg: &[u8]) -> Option<(&[u8], EventKind<'_>)> {
+    let (qid, rest) = split_queue_id(msg);
+    let qid = qid?;
+    let inner = rest
+        .strip_prefix(b"DKIM-Signature field added (")?
+        .strip_suffix(b")")?;
+    let (mut selector, mut domain) = (None, None);
+    for part in inner.split(|&b| b == b',') {
+        let part = part.strip_prefix(b" ").unwrap_or(part);
+        if let Some(v) = part.strip_prefix(b"s=") {
+            selector = Some(v);
+        } else if let Some(v) = part.strip_prefix(b"d=") {
+            domain = Some(v);
+        }
+    }
+    // A value with spaces or nothing at all is not what opendkim writes; better no event than a wrong selector.
+    let ok =
+        |v: &[u8]| !v.is_empty() && v.len() <= 253 && !v.iter().any(|b| b.is_ascii_whitespace());
+    let (selector, domain) = (selector.filter(|v| ok(v))?, domain.filter(|v| ok(v))?);
+    Some((
+        qid,
+        EventKind::DkimSignature {
+            selector: Text(selector),
+            domain: Text(domain),
+        },
+    ))
 }
 
 /// `to=<x>, orig_to=<y>, relay=r, conn_use=2, delay=0.5, delays=a/b/c/d, dsn=5.1.1, status=bounced (reply)`.
@@ -1146,6 +1186,47 @@ mod tests {
             ..Default::default()
         })
         .parse_line(line.as_bytes())
+    }
+
+    #[test]
+    fn opendkim_signing_lines_name_selector_and_domain_and_its_other_lines_are_not_postfix() {
+        let e = p(
+            "Nov  8 22:32:50 mx1 opendkim[1234]: 4BcDeF1234: DKIM-Signature field added (s=mail2024, d=example.com)",
+        );
+        assert_eq!(e.queue_id, Some(Text(b"4BcDeF1234")));
+        assert_eq!(
+            e.kind,
+            EventKind::DkimSignature {
+                selector: Text(b"mail2024"),
+                domain: Text(b"example.com"),
+            }
+        );
+        assert_eq!(e.header.unwrap().host, "mx1");
+        // The long queue id form, and an RFC 3339 header as rsyslog writes it.
+        let e = p(
+            "2026-11-08T22:32:50.123456+00:00 mx1 opendkim[77]: 4Xb2Lq3kz9z9vQ: DKIM-Signature field added (s=s1, d=mail.example.org)",
+        );
+        assert_eq!(e.queue_id, Some(Text(b"4Xb2Lq3kz9z9vQ")));
+        assert!(matches!(e.kind, EventKind::DkimSignature { selector, .. } if selector == "s1"));
+        for other in [
+            "Nov  8 22:32:50 mx1 opendkim[1234]: OpenDKIM Filter v2.11.0 starting (args: -x /etc/opendkim.conf)",
+            "Nov  8 22:32:50 mx1 opendkim[1234]: 4BcDeF1234: DKIM verification successful",
+            "Nov  8 22:32:50 mx1 opendkim[1234]: 4BcDeF1234: s=mail2024 d=example.com SSL",
+            "Nov  8 22:32:50 mx1 opendkim[1234]: 4BcDeF1234: no signing table match for 'app@example.com'",
+            "Nov  8 22:32:50 mx1 opendkim[1234]: 4BcDeF1234: DKIM-Signature field added (s=, d=example.com)",
+            "Nov  8 22:32:50 mx1 opendkim[1234]: 4BcDeF1234: DKIM-Signature field added (s=a b, d=example.com)",
+            "Nov  8 22:32:50 mx1 opendkim[1234]: 4BcDeF1234: DKIM-Signature field added (d=example.com)",
+            "Nov  8 22:32:50 mx1 opendkim[1234]: DKIM-Signature field added (s=x, d=example.com)",
+            // Another program writing the same words is not trusted to speak for opendkim.
+            "Nov  8 22:32:50 mx1 amavis[1234]: 4BcDeF1234: DKIM-Signature field added (s=x, d=example.com)",
+        ] {
+            let e = p(other);
+            assert!(
+                matches!(e.kind, EventKind::NotPostfix { .. }),
+                "{other}: {e:?}"
+            );
+            assert_eq!(e.queue_id, None, "{other}");
+        }
     }
 
     #[test]

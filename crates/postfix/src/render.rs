@@ -65,6 +65,9 @@ pub fn render_line(event: &Event<'_>) -> Option<String> {
             }
             line.push_str(&format!("from=<{from}>"));
         }
+        EventKind::DkimSignature { selector, domain } => line.push_str(&format!(
+            "DKIM-Signature field added (s={selector}, d={domain})"
+        )),
         _ => return None,
     }
     Some(line)

@@ -271,3 +271,54 @@ Nov 01 00:03:14 mail postfix/smtp[4]: 3C3C3C3C3C: to=<a@example.com>, relay=mx[1
     assert_eq!(a[1].message_id, None);
     assert_eq!(a[2].message_id.as_deref(), Some("<broken@id"));
 }
+
+#[test]
+fn opendkim_signatures_reach_every_attempt_of_their_message_and_no_other() {
+    // opendkim signs at end of message, between cleanup's lines and qmgr's; its line carries the host and the queue id
+    // but no Postfix instance, so it is matched to the `postfix-out` instance's message by host and queue id. The
+    // second message (other queue id) and the same queue id on another host stay unsigned; a signature for a queue id
+    // never seen starts nothing.
+    let log = "
+Nov 28 22:44:42 mail postfix-out/smtpd[1]: 4A1B2C3D4E: client=app.example.com[192.0.2.10]
+Nov 28 22:44:42 mail postfix-out/cleanup[2]: 4A1B2C3D4E: message-id=<m1@app.example.com>
+Nov 28 22:44:42 mail opendkim[9]: 4A1B2C3D4E: DKIM-Signature field added (s=Mail2024, d=Example.COM)
+Nov 28 22:44:42 mail opendkim[9]: 4A1B2C3D4E: DKIM-Signature field added (s=mail2024, d=example.com)
+Nov 28 22:44:42 mail opendkim[9]: 4A1B2C3D4E: DKIM-Signature field added (s=esp1, d=esp.example.net)
+Nov 28 22:44:42 mail opendkim[9]: 9F9F9F9F9F: DKIM-Signature field added (s=ghost, d=example.com)
+Nov 28 22:44:42 other opendkim[9]: 5B2C3D4E5F: DKIM-Signature field added (s=wrong-host, d=example.com)
+Nov 28 22:44:42 mail postfix-out/qmgr[3]: 4A1B2C3D4E: from=<app@example.com>, size=1234, nrcpt=2 (queue active)
+Nov 28 22:44:42 mail postfix-out/smtpd[1]: 5B2C3D4E5F: client=app.example.com[192.0.2.10]
+Nov 28 22:44:42 mail postfix-out/qmgr[3]: 5B2C3D4E5F: from=<app@example.com>, size=99, nrcpt=1 (queue active)
+Nov 28 22:44:43 mail postfix-out/smtp[4]: 4A1B2C3D4E: to=<a@example.net>, relay=mx.example.net[198.51.100.1]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 28 22:44:43 mail postfix-out/smtp[4]: 4A1B2C3D4E: to=<b@example.net>, relay=mx.example.net[198.51.100.1]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=4.4.1, status=deferred (connect timed out)
+Nov 28 22:44:43 mail postfix-out/smtp[4]: 5B2C3D4E5F: to=<c@example.net>, relay=mx.example.net[198.51.100.1]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+";
+    let (a, _, c) = run(CorrelatorConfig::default(), log);
+    assert_eq!(a.len(), 3);
+    let signed: Vec<(String, String)> = a[0]
+        .dkim_signatures
+        .iter()
+        .map(|s| (s.domain.clone(), s.selector.clone()))
+        .collect();
+    // Lower-cased, and the duplicate that differed only in case is kept once.
+    assert_eq!(
+        signed,
+        vec![
+            ("example.com".to_string(), "mail2024".to_string()),
+            ("esp.example.net".to_string(), "esp1".to_string()),
+        ]
+    );
+    assert_eq!(a[1].dkim_signatures, a[0].dkim_signatures);
+    assert!(a[2].dkim_signatures.is_empty(), "{:?}", a[2]);
+    // The ghost signature did not start a message: only the two real ones (one still has a deferred recipient).
+    assert_eq!(c.in_flight(), 2);
+    // On the wire: present when signed, absent otherwise (older servers see what they always saw).
+    let json = serde_json::to_value(&a[0]).unwrap();
+    assert_eq!(json["dkim_signatures"][0]["selector"], "mail2024");
+    assert!(
+        serde_json::to_value(&a[2])
+            .unwrap()
+            .get("dkim_signatures")
+            .is_none()
+    );
+}

@@ -13,6 +13,7 @@ pub mod bootstrap;
 pub mod deliveries;
 pub mod entities;
 pub mod events;
+pub mod observed_selectors;
 pub mod providers;
 pub mod retention;
 mod scoped;

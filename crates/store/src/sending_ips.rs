@@ -2,7 +2,7 @@
 
 use crate::entities::sending_ip;
 use crate::{Page, PageRequest, Store, StoreError, StoreResult, now};
-use relaywatch_domain::{IpNetwork, SendingIpId, TenantId};
+use relaywatch_domain::{DomainName, IpNetwork, SendingIpId, TenantId};
 use sea_orm::{ActiveModelTrait, Set};
 
 impl Store {
@@ -11,6 +11,7 @@ impl Store {
         tenant: TenantId,
         network: &IpNetwork,
         description: Option<&str>,
+        helo_name: Option<&DomainName>,
     ) -> StoreResult<sending_ip::Model> {
         let at = now();
         let row = sending_ip::ActiveModel {
@@ -18,6 +19,7 @@ impl Store {
             tenant_id: Set(tenant.as_uuid()),
             network: Set(network.to_string()),
             description: Set(description.map(str::to_string)),
+            helo_name: Set(helo_name.map(|h| h.as_str().to_string())),
             created_at: Set(at),
             updated_at: Set(at),
         };
@@ -42,17 +44,24 @@ impl Store {
         crate::scoped::list::<sending_ip::Entity>(self.connection(), tenant, page).await
     }
 
-    pub async fn set_sending_ip_description(
+    /// Changes the fields given: `Some(None)` clears one, `None` leaves it as it is.
+    pub async fn update_sending_ip(
         &self,
         tenant: TenantId,
         id: SendingIpId,
-        description: Option<&str>,
+        description: Option<Option<&str>>,
+        helo_name: Option<Option<&DomainName>>,
     ) -> StoreResult<Option<sending_ip::Model>> {
         let Some(row) = self.find_sending_ip(tenant, id).await? else {
             return Ok(None);
         };
         let mut row: sending_ip::ActiveModel = row.into();
-        row.description = Set(description.map(str::to_string));
+        if let Some(description) = description {
+            row.description = Set(description.map(str::to_string));
+        }
+        if let Some(helo_name) = helo_name {
+            row.helo_name = Set(helo_name.map(|h| h.as_str().to_string()));
+        }
         row.updated_at = Set(now());
         Ok(Some(row.update(self.connection()).await?))
     }

@@ -100,7 +100,7 @@ impl Store {
             ips.sort();
             ips.dedup();
             for ip in &ips {
-                self.add_sending_ip(id, ip, None).await?;
+                self.add_sending_ip(id, ip, None, None).await?;
             }
             let new = crate::api_keys::NewKey {
                 name: "tenant admin",

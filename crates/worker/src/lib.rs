@@ -46,6 +46,8 @@ pub struct WorkerConfig {
     pub cipher: relaywatch_store::secrets::SecretCipher,
     /// DNS blocklist sweeps (the `[blocklists]` section).
     pub blocklists: blocklist::BlocklistSettings,
+    /// Domain audits (the `[audit]` section, environment applied).
+    pub audit: audit::schedule::AuditConfig,
 }
 
 /// Runs the worker runtime until `shutdown` resolves, then lets running jobs finish.
@@ -60,8 +62,7 @@ pub async fn run(
     let schedule = cron::Schedule::from_str(HOUSEKEEPING_SCHEDULE)?;
     // Worker names must be unique per node; the host name keeps them apart when several nodes share logs.
     let name = format!("relaywatch-housekeeping@{}", std::process::id());
-    let (audit_settings, default_schedule) =
-        audit::schedule::settings_from_env(|k| std::env::var(k).ok())?;
+    let (audit_settings, default_schedule) = config.audit.build()?;
     // Recipient domains' MX are asked through the audits' resolvers.
     let mx_providers = providers::MxProviders {
         store: store.clone(),

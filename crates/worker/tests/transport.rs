@@ -89,6 +89,29 @@ async fn https(config: Arc<rustls::ServerConfig>, response: String) -> u16 {
 async fn smtp(tls: Option<Arc<rustls::ServerConfig>>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    serve_smtp(listener, tls);
+    port
+}
+
+/// Two SMTP servers on one port (the audit probes one port for every MX host): 127.0.0.1 with `first`, 127.0.0.2
+/// with `second`.
+async fn smtp_pair(
+    first: Option<Arc<rustls::ServerConfig>>,
+    second: Option<Arc<rustls::ServerConfig>>,
+) -> u16 {
+    loop {
+        let one = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = one.local_addr().unwrap().port();
+        // The port may be taken on 127.0.0.2: try another.
+        if let Ok(two) = TcpListener::bind(("127.0.0.2", port)).await {
+            serve_smtp(one, first);
+            serve_smtp(two, second);
+            return port;
+        }
+    }
+}
+
+fn serve_smtp(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let tls = tls.clone();
@@ -139,7 +162,6 @@ async fn smtp(tls: Option<Arc<rustls::ServerConfig>>) -> u16 {
             });
         }
     });
-    port
 }
 
 const ZONE: &str = r#"@ TXT "v=spf1 ip4:192.0.2.10 -all"
@@ -169,6 +191,17 @@ async fn audit(
     smtp_port: Option<u16>,
     ca: Option<Vec<u8>>,
 ) -> Vec<String> {
+    audit_of(dns, https_port, smtp_port, ca, false).await
+}
+
+/// [`audit`], with the evidence after each finding when `evidence`.
+async fn audit_of(
+    dns: &support::DnsServer,
+    https_port: u16,
+    smtp_port: Option<u16>,
+    ca: Option<Vec<u8>>,
+    evidence: bool,
+) -> Vec<String> {
     let auditor = Auditor::new(AuditSettings {
         dns: DnsSettings {
             nameservers: vec![dns.addr],
@@ -194,7 +227,14 @@ async fn audit(
     let mut got: Vec<String> = report
         .findings
         .iter()
-        .map(|f| format!("{} {} {}", f.severity.as_str(), f.code, f.subject))
+        .map(|f| {
+            let line = format!("{} {} {}", f.severity.as_str(), f.code, f.subject);
+            if evidence {
+                format!("{line}: {}", f.evidence)
+            } else {
+                line
+            }
+        })
         .collect();
     got.sort();
     got
@@ -294,5 +334,69 @@ async fn smtp_without_starttls_or_with_a_wrong_certificate_is_found() {
     assert_eq!(
         audit(&dns, web, Some(wrong), Some(ca.pem())).await,
         vec!["error smtp_tls.certificate_invalid mx1.sts.test"]
+    );
+}
+
+const TWO_MX: &str = r#"@ TXT "v=spf1 ip4:192.0.2.10 -all"
+@ MX 10 mx1
+@ MX 20 mx2
+mx1 A 127.0.0.1
+mx2 A 127.0.0.2
+_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@sts.test"
+_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@sts.test"
+_mta-sts TXT "v=STSv1; id=20261129"
+mta-sts A 127.0.0.1
+s1._domainkey TXT "v=DKIM1; k=ed25519; p=ZvJ0P80q3oz0UVeqSD2jBmOO5l1lCAWA4SZ3l2giSpo="
+"#;
+
+#[tokio::test]
+async fn every_mx_host_is_probed_and_each_gets_its_own_findings() {
+    // mx1 offers STARTTLS with a good certificate, mx2 (the backup, less preferred) none at all: only probing
+    // beyond the first MX finds the backup that takes mail in clear text.
+    let ca = Ca::new();
+    let dns = support::serve(&[("sts.test".into(), TWO_MX.into())]).await;
+    let web = https(
+        ca.server(&["mta-sts.sts.test"]),
+        policy(
+            "200 OK",
+            "text/plain",
+            "version: STSv1\r\nmode: enforce\r\nmx: mx1.sts.test\r\nmx: mx2.sts.test\r\nmax_age: 604800\r\n",
+        ),
+    )
+    .await;
+    let port = smtp_pair(Some(ca.server(&["mx1.sts.test"])), None).await;
+    assert_eq!(
+        audit(&dns, web, Some(port), Some(ca.pem())).await,
+        vec!["error smtp_tls.no_starttls mx2.sts.test"]
+    );
+    // The other way round: mx1 without STARTTLS, mx2 with a certificate for another name.
+    let port = smtp_pair(None, Some(ca.server(&["mail.elsewhere.test"]))).await;
+    assert_eq!(
+        audit(&dns, web, Some(port), Some(ca.pem())).await,
+        vec![
+            "error smtp_tls.certificate_invalid mx2.sts.test",
+            "error smtp_tls.no_starttls mx1.sts.test",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn each_address_of_an_mx_host_is_probed_and_named_in_the_evidence() {
+    // One host, two addresses: the good server on 127.0.0.1, one without STARTTLS on 127.0.0.2.
+    let ca = Ca::new();
+    let zone = ZONE.replace("mx1 A 127.0.0.1", "mx1 A 127.0.0.1\nmx1 A 127.0.0.2");
+    let dns = support::serve(&[("sts.test".into(), zone)]).await;
+    let web = https(
+        ca.server(&["mta-sts.sts.test"]),
+        policy("200 OK", "text/plain", ENFORCE),
+    )
+    .await;
+    let port = smtp_pair(Some(ca.server(&["mx1.sts.test"])), None).await;
+    let got = audit_of(&dns, web, Some(port), Some(ca.pem()), true).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("error smtp_tls.no_starttls mx1.sts.test: ")
+            && got[0].ends_with(&format!("[at 127.0.0.2:{port}]")),
+        "{got:?}"
     );
 }

@@ -9,14 +9,15 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Duration, Utc};
 use futures::future::LocalBoxFuture;
-use relaywatch_domain::TenantId;
 use relaywatch_domain::events as types;
 use relaywatch_domain::wire::{
     DeliveryRecord, Heartbeat, IngestBatch, IngestResult, MAX_RECORDS_PER_BATCH, Rejection,
 };
+use relaywatch_domain::{DkimSelector, DomainName, TenantId};
 use relaywatch_store::deliveries::{FinishedMessage, NewDelivery, message_ref};
 use relaywatch_store::entities::agent;
 use relaywatch_store::events::NewEvent;
+use relaywatch_store::observed_selectors::SeenSelector;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -113,13 +114,40 @@ fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<(), Stri
     }
 }
 
-/// Turns one wire record into something storable, or says why not.
+/// More signatures than this on one message is not a signing setup but a broken record.
+const MAX_SIGNATURES_PER_RECORD: usize = 8;
+
+/// A record's DKIM signatures as valid names, or why not.
+fn signatures(r: &DeliveryRecord) -> Result<Vec<(DomainName, DkimSelector)>, String> {
+    if r.dkim_signatures.len() > MAX_SIGNATURES_PER_RECORD {
+        return Err(format!(
+            "at most {MAX_SIGNATURES_PER_RECORD} dkim_signatures per record"
+        ));
+    }
+    r.dkim_signatures
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let domain = DomainName::parse(&s.domain)
+                .map_err(|e| format!("dkim_signatures[{i}].domain: {e}"))?;
+            let selector = DkimSelector::parse(&s.selector)
+                .map_err(|e| format!("dkim_signatures[{i}].selector: {e}"))?;
+            Ok((domain, selector))
+        })
+        .collect()
+}
+
+/// The selectors a batch showed, per tenant, with the earliest and latest attempt that showed each.
+type SeenSelectors = HashMap<(TenantId, DomainName, DkimSelector), (DateTime<Utc>, DateTime<Utc>)>;
+
+/// Turns one wire record into something storable (with its DKIM signatures), or says why not.
 fn validate_delivery(
     r: DeliveryRecord,
     tenant: TenantId,
     now: DateTime<Utc>,
     oldest: DateTime<Utc>,
-) -> Result<NewDelivery, String> {
+) -> Result<(NewDelivery, Vec<(DomainName, DkimSelector)>), String> {
+    let signed = signatures(&r)?;
     let id = uuid::Uuid::parse_str(&r.id).map_err(|_| "id is not a UUID".to_string())?;
     let at = r.time.with_timezone(&Utc);
     if at > now + Duration::seconds(MAX_FUTURE_SKEW_SECS) {
@@ -170,7 +198,7 @@ fn validate_delivery(
     {
         return Err("bounce_class is malformed".into());
     }
-    Ok(NewDelivery {
+    let delivery = NewDelivery {
         tenant,
         id,
         attempt_at: at,
@@ -196,7 +224,8 @@ fn validate_delivery(
         nrcpt: r.nrcpt.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
         client: r.client,
         position: i32::try_from(r.position).unwrap_or(i32::MAX),
-    })
+    };
+    Ok((delivery, signed))
 }
 
 #[derive(Deserialize)]
@@ -407,6 +436,7 @@ pub async fn ingest(
     let mut deliveries = Vec::new();
     let mut finished = Vec::new();
     let mut unrouted: HashMap<String, u64> = HashMap::new();
+    let mut seen_selectors = SeenSelectors::new();
     for (index, value) in batch.records.into_iter().enumerate() {
         let id = value.get("id").and_then(|v| v.as_str()).map(str::to_string);
         let mut reject = |reason: String| {
@@ -433,7 +463,16 @@ pub async fn ingest(
                 };
                 let oldest = router.oldest_allowed(tenant, now).await?;
                 match validate_delivery(record, tenant, now, oldest) {
-                    Ok(d) => deliveries.push(d),
+                    Ok((d, signed)) => {
+                        for (domain, selector) in signed {
+                            let at = d.attempt_at;
+                            let span = seen_selectors
+                                .entry((tenant, domain, selector))
+                                .or_insert((at, at));
+                            *span = (span.0.min(at), span.1.max(at));
+                        }
+                        deliveries.push(d)
+                    }
                     Err(reason) => reject(reason),
                 }
             }
@@ -490,6 +529,19 @@ pub async fn ingest(
         .collect();
     let events = delivery_events(&state, &deliveries, now).await?;
     let counts = state.store.ingest(deliveries, finished).await?;
+    // After the attempts: should this fail, the agent resends the batch and the (idempotent) upsert runs again.
+    let mut learned: HashMap<TenantId, Vec<SeenSelector>> = HashMap::new();
+    for ((tenant, domain, selector), (first_seen, last_seen)) in seen_selectors {
+        learned.entry(tenant).or_default().push(SeenSelector {
+            domain,
+            selector,
+            first_seen,
+            last_seen,
+        });
+    }
+    for (tenant, seen) in learned {
+        state.store.record_observed_selectors(tenant, &seen).await?;
+    }
     for (key, tenant, subjects) in &blocked {
         if !counts.stored.contains(key) {
             continue;

@@ -8,7 +8,7 @@ use crate::startup::AppState;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use relaywatch_domain::{DkimSelector, DomainName, SendingDomainId};
-use relaywatch_store::entities::sending_domain;
+use relaywatch_store::entities::{observed_dkim_selector, sending_domain};
 use relaywatch_store::sending_domains::selectors_from_db;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,19 +23,54 @@ pub struct SendingDomain {
     pub domain: String,
     /// DKIM selectors audited at `<selector>._domainkey.<domain>`.
     pub dkim_selectors: Vec<String>,
+    /// Selectors the signer (opendkim's `s=`/`d=` log lines) was seen using for this domain, registered or not.
+    /// Audits also check those seen during the last 30 days.
+    pub learned_dkim_selectors: Vec<LearnedSelector>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<sending_domain::Model> for SendingDomain {
-    fn from(d: sending_domain::Model) -> Self {
+/// A DKIM selector learned from the mail log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LearnedSelector {
+    #[schema(example = "mail2024")]
+    pub selector: String,
+    /// The earliest and latest delivery attempt of a message signed with it.
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl SendingDomain {
+    fn new(d: sending_domain::Model, learned: &[observed_dkim_selector::Model]) -> Self {
         Self {
             id: SendingDomainId(d.id),
             dkim_selectors: selectors_from_db(&d.dkim_selectors),
+            learned_dkim_selectors: learned
+                .iter()
+                .filter(|o| o.domain == d.domain)
+                .map(|o| LearnedSelector {
+                    selector: o.selector.clone(),
+                    first_seen_at: o.first_seen_at,
+                    last_seen_at: o.last_seen_at,
+                })
+                .collect(),
             domain: d.domain,
             created_at: d.created_at,
             updated_at: d.updated_at,
         }
+    }
+
+    /// One domain with its learned selectors.
+    async fn load(
+        state: &AppState,
+        tenant: relaywatch_domain::TenantId,
+        d: sending_domain::Model,
+    ) -> ApiResult<Self> {
+        let learned = state
+            .store
+            .observed_selectors(tenant, std::slice::from_ref(&d.domain), None)
+            .await?;
+        Ok(Self::new(d, &learned))
     }
 }
 
@@ -96,7 +131,8 @@ pub async fn create(
         .store
         .add_sending_domain(auth.tenant, &domain, &selectors)
         .await?;
-    Ok(HttpResponse::Created().json(SendingDomain::from(row)))
+    // Mail may have shown selectors before the domain was registered.
+    Ok(HttpResponse::Created().json(SendingDomain::load(&state, auth.tenant, row).await?))
 }
 
 /// List the tenant's sending domains.
@@ -117,10 +153,15 @@ pub async fn list(
         .store
         .list_sending_domains(auth.tenant, q.page()?)
         .await?;
-    Ok(web::Json(SendingDomainList::from_page(
-        page,
-        SendingDomain::from,
-    )))
+    // One query for the whole page's learned selectors.
+    let domains: Vec<String> = page.items.iter().map(|d| d.domain.clone()).collect();
+    let learned = state
+        .store
+        .observed_selectors(auth.tenant, &domains, None)
+        .await?;
+    Ok(web::Json(SendingDomainList::from_page(page, |d| {
+        SendingDomain::new(d, &learned)
+    })))
 }
 
 /// One sending domain.
@@ -142,7 +183,9 @@ pub async fn get(
         .find_sending_domain(auth.tenant, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("sending domain"))?;
-    Ok(web::Json(row.into()))
+    Ok(web::Json(
+        SendingDomain::load(&state, auth.tenant, row).await?,
+    ))
 }
 
 /// Replace a sending domain's DKIM selectors.
@@ -167,7 +210,9 @@ pub async fn update(
         .set_dkim_selectors(auth.tenant, *id, &selectors)
         .await?
         .ok_or_else(|| ApiError::not_found("sending domain"))?;
-    Ok(web::Json(row.into()))
+    Ok(web::Json(
+        SendingDomain::load(&state, auth.tenant, row).await?,
+    ))
 }
 
 /// Stop monitoring a sending domain.

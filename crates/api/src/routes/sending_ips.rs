@@ -7,7 +7,7 @@ use crate::routes::{DeleteErrors, ListParams, ReadErrors, WriteErrors, listing, 
 use crate::startup::AppState;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use relaywatch_domain::{IpNetwork, SendingIpId};
+use relaywatch_domain::{DomainName, IpNetwork, SendingIpId};
 use relaywatch_store::entities::sending_ip;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,6 +19,10 @@ pub struct SendingIp {
     #[schema(example = "192.0.2.10")]
     pub network: String,
     pub description: Option<String>,
+    /// The name the server at this address gives in HELO/EHLO: the reverse-DNS audit checks that the PTR name equals
+    /// it.
+    #[schema(example = "mx1.example.com")]
+    pub helo_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -29,6 +33,7 @@ impl From<sending_ip::Model> for SendingIp {
             id: SendingIpId(r.id),
             network: r.network,
             description: r.description,
+            helo_name: r.helo_name,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -43,13 +48,37 @@ pub struct NewSendingIp {
     pub network: String,
     #[schema(example = "mx1 outbound")]
     pub description: Option<String>,
+    /// The HELO/EHLO name of the server at this address (a domain name), when known.
+    #[schema(example = "mx1.example.com")]
+    pub helo_name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendingIpUpdate {
-    /// Replaces the description; null or empty clears it.
-    pub description: Option<String>,
+    /// Replaces the description; null or empty clears it, absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Replaces the HELO name; null or empty clears it, absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub helo_name: Option<Option<String>>,
+}
+
+/// A field that is present (`Some`, its value possibly null) as opposed to absent (`None`, through `default`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A HELO name as given: trimmed, empty meaning none, otherwise a domain name (422 naming the field if not).
+fn helo_name(value: Option<&str>) -> Result<Option<DomainName>, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => DomainName::parse(v)
+            .map(Some)
+            .map_err(|e| ApiError::invalid_field("helo_name", format!("`{v}` {e}"))),
+    }
 }
 
 listing!(SendingIpList, SendingIp);
@@ -71,9 +100,10 @@ pub async fn create(
     let network = IpNetwork::parse(&body.network)
         .map_err(|e| ApiError::invalid_field("network", e.to_string()))?;
     let description = optional_text("description", body.description.as_deref(), 500)?;
+    let helo = helo_name(body.helo_name.as_deref())?;
     let row = state
         .store
-        .add_sending_ip(auth.tenant, &network, description.as_deref())
+        .add_sending_ip(auth.tenant, &network, description.as_deref(), helo.as_ref())
         .await?;
     Ok(HttpResponse::Created().json(SendingIp::from(row)))
 }
@@ -118,7 +148,7 @@ pub async fn get(
     Ok(web::Json(row.into()))
 }
 
-/// Change a sending IP's description.
+/// Change a sending IP's description or HELO name (fields left out stay as they are).
 #[utoipa::path(
     tag = "sending-ips",
     operation_id = "update_sending_ip",
@@ -134,10 +164,24 @@ pub async fn update(
     id: web::Path<SendingIpId>,
     body: ValidJson<SendingIpUpdate>,
 ) -> ApiResult<web::Json<SendingIp>> {
-    let description = optional_text("description", body.description.as_deref(), 500)?;
+    let description = body
+        .description
+        .as_ref()
+        .map(|d| optional_text("description", d.as_deref(), 500))
+        .transpose()?;
+    let helo = body
+        .helo_name
+        .as_ref()
+        .map(|h| helo_name(h.as_deref()))
+        .transpose()?;
     let row = state
         .store
-        .set_sending_ip_description(auth.tenant, *id, description.as_deref())
+        .update_sending_ip(
+            auth.tenant,
+            *id,
+            description.as_ref().map(|d| d.as_deref()),
+            helo.as_ref().map(|h| h.as_ref()),
+        )
         .await?
         .ok_or_else(|| ApiError::not_found("sending IP"))?;
     Ok(web::Json(row.into()))

@@ -14,6 +14,7 @@ pub mod blocklist_tenant_settings;
 pub mod blocklist_zone_health;
 pub mod delivery;
 pub mod message;
+pub mod observed_dkim_selector;
 pub mod recipient_domain_provider;
 pub mod sending_domain;
 pub mod sending_ip;

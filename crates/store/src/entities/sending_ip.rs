@@ -8,6 +8,8 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub network: String,
     pub description: Option<String>,
+    /// The name the server at this address gives in HELO/EHLO, when known.
+    pub helo_name: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

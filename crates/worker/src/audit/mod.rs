@@ -66,6 +66,10 @@ pub struct AuditTarget {
     pub observed_selectors: Vec<String>,
     pub sending_ips: Vec<IpAddr>,
     pub helo: Option<String>,
+    /// The HELO name registered for particular sending IPs (overrides `helo` for them).
+    pub helo_names: Vec<(IpAddr, String)>,
+    /// Networks only partly in `sending_ips` (reported as such).
+    pub sampled_networks: Vec<relaywatch_audit::ptr::SampledNetwork>,
     pub daily_volume: Option<u64>,
     /// Skip the SMTP probes for this audit even when the auditor allows them (the tenant opted out).
     pub skip_smtp: bool,
@@ -82,6 +86,11 @@ pub struct Auditor {
 
 /// Rounds of DNS questions before the audit gives up on more: include chains are at most 10 deep.
 const MAX_ROUNDS: usize = 16;
+
+/// MX hosts probed per audit: more is a misconfiguration, and each probe holds a connection for up to the timeout.
+pub const MAX_SMTP_HOSTS: usize = 10;
+/// Addresses probed per MX host (an IPv4 and an IPv6 one, typically): a round-robin pool is one configuration.
+pub const MAX_SMTP_ADDRESSES: usize = 2;
 
 impl Auditor {
     pub fn new(settings: AuditSettings) -> anyhow::Result<Self> {
@@ -108,6 +117,8 @@ impl Auditor {
             observed_selectors: target.observed_selectors.clone(),
             sending_ips: target.sending_ips.clone(),
             helo: target.helo.clone(),
+            helo_names: target.helo_names.clone(),
+            sampled_networks: target.sampled_networks.clone(),
             daily_volume: target.daily_volume,
             ..AuditInput::default()
         };
@@ -117,7 +128,7 @@ impl Auditor {
         let domain = input.domain.clone();
         let mut sts_answers = answers.clone();
         let (spf, sts, smtp) = tokio::join!(
-            self.spf_verdicts(&domain, &input.sending_ips, input.helo.as_deref()),
+            self.spf_verdicts(&domain, &input),
             self.mta_sts(&domain, &mut sts_answers),
             self.smtp(&domain, &answers, target.skip_smtp),
         );
@@ -198,6 +209,9 @@ impl Auditor {
         )
     }
 
+    /// STARTTLS probes of the domain's MX hosts: at most [`MAX_SMTP_HOSTS`] hosts (most preferred first) and
+    /// [`MAX_SMTP_ADDRESSES`] addresses each, all at once, each within the transport timeout. Hosts beyond the cap
+    /// are reported as not tested rather than silently skipped.
     async fn smtp(
         &self,
         domain: &str,
@@ -207,45 +221,63 @@ impl Auditor {
         if !self.settings.smtp_checks || skip {
             return None;
         }
-        let mut probes = Vec::new();
-        for host in mx::hosts(answers, domain) {
+        let hosts = mx::hosts(answers, domain);
+        let mut skipped = Vec::new();
+        let mut targets: Vec<(String, SocketAddr, bool)> = Vec::new();
+        for (i, host) in hosts.into_iter().enumerate() {
+            if i >= MAX_SMTP_HOSTS {
+                skipped.push(smtp_tls::Probe {
+                    host,
+                    address: None,
+                    outcome: smtp_tls::Outcome::Unreachable(format!(
+                        "not probed: only the first {MAX_SMTP_HOSTS} MX hosts are"
+                    )),
+                });
+                continue;
+            }
             let mut local = answers.clone();
             let addrs = self
                 .addresses_of(&host, self.settings.smtp_port, &mut local)
                 .await;
-            let outcome = match addrs.first() {
-                // mx.target_without_address already says so.
-                None => continue,
-                Some(addr) => {
-                    smtp::probe(
-                        &host,
-                        *addr,
-                        &self.settings.ehlo_name,
-                        self.roots.clone(),
-                        self.settings.transport_timeout,
-                    )
-                    .await
-                }
-            };
-            probes.push(smtp_tls::Probe { host, outcome });
+            // No address: mx.target_without_address already says so.
+            let several = addrs.len() > 1;
+            targets.extend(
+                addrs
+                    .into_iter()
+                    .take(MAX_SMTP_ADDRESSES)
+                    .map(|a| (host.clone(), a, several)),
+            );
         }
+        let n = targets.len().max(1);
+        let mut probes: Vec<smtp_tls::Probe> = futures::stream::iter(targets)
+            .map(|(host, addr, several)| {
+                let (roots, ehlo) = (self.roots.clone(), self.settings.ehlo_name.clone());
+                let timeout = self.settings.transport_timeout;
+                async move {
+                    let outcome = smtp::probe(&host, addr, &ehlo, roots, timeout).await;
+                    smtp_tls::Probe {
+                        host,
+                        address: several.then(|| addr.to_string()),
+                        outcome,
+                    }
+                }
+            })
+            .buffered(n)
+            .collect()
+            .await;
+        probes.extend(skipped);
         Some(probes)
     }
 
     /// mail-auth's SPF result for MAIL FROM postmaster@domain from each sending IP, on this auditor's resolver, with
     /// caches that live for this run only.
-    async fn spf_verdicts(
-        &self,
-        domain: &str,
-        ips: &[IpAddr],
-        helo: Option<&str>,
-    ) -> Vec<(IpAddr, String)> {
+    async fn spf_verdicts(&self, domain: &str, input: &AuditInput) -> Vec<(IpAddr, String)> {
+        let ips = &input.sending_ips;
         if ips.is_empty() {
             return Vec::new();
         }
         let authenticator = MessageAuthenticator(self.resolver.clone());
         let sender = format!("postmaster@{domain}");
-        let helo = helo.unwrap_or(domain);
         let txt = RunCache::default();
         let mxc = RunCache::default();
         let v4 = RunCache::default();
@@ -253,6 +285,7 @@ impl Auditor {
         let ptr = RunCache::default();
         let mut out = Vec::new();
         for ip in ips {
+            let helo = input.helo_for(*ip).unwrap_or(domain);
             let params = Parameters::new(SpfParameters::verify_mail_from(
                 *ip,
                 helo,

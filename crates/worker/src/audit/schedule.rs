@@ -85,19 +85,50 @@ pub async fn enqueue_due(
     }
 }
 
-/// Single addresses among the tenant's sending IPs (a network is not checked address by address).
-async fn sending_addresses(store: &Store, tenant: TenantId) -> StoreResult<Vec<IpAddr>> {
-    let mut out = Vec::new();
+/// Addresses audited per sending network: each costs a PTR, an A/AAAA and an SPF evaluation.
+pub const MAX_ADDRESSES_PER_NETWORK: usize = 256;
+/// Addresses audited per run, all networks together.
+pub const MAX_ADDRESSES_PER_AUDIT: usize = 1024;
+
+/// What an audit checks of the tenant's sending IPs.
+#[derive(Debug, Default)]
+struct SendingAddresses {
+    ips: Vec<IpAddr>,
+    helo_names: Vec<(IpAddr, String)>,
+    sampled: Vec<relaywatch_audit::ptr::SampledNetwork>,
+}
+
+/// The tenant's sending IPs address by address: single addresses, and networks' addresses up to the caps (a network
+/// cut short is reported, so the report never claims more than it checked), with the registered HELO names.
+async fn sending_addresses(store: &Store, tenant: TenantId) -> StoreResult<SendingAddresses> {
+    let mut out = SendingAddresses::default();
+    let mut seen = std::collections::HashSet::new();
     let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
     loop {
         let ips = store.list_sending_ips(tenant, page).await?;
         for ip in &ips.items {
-            let single = match ip.network.split_once('/') {
-                None => ip.network.parse::<IpAddr>().ok(),
-                Some((addr, "32")) | Some((addr, "128")) => addr.parse::<IpAddr>().ok(),
-                Some(_) => None,
+            // Stored networks were validated on the way in; one that no longer parses is skipped, not fatal.
+            let Ok(network) = relaywatch_domain::IpNetwork::parse(&ip.network) else {
+                continue;
             };
-            out.extend(single);
+            let room = MAX_ADDRESSES_PER_AUDIT.saturating_sub(out.ips.len());
+            let (addrs, total) = network.addresses(MAX_ADDRESSES_PER_NETWORK.min(room));
+            if total > addrs.len() as u128 {
+                out.sampled.push(relaywatch_audit::ptr::SampledNetwork {
+                    network: network.to_string(),
+                    addresses: total,
+                    audited: addrs.len(),
+                });
+            }
+            for addr in addrs {
+                if !seen.insert(addr) {
+                    continue;
+                }
+                if let Some(helo) = &ip.helo_name {
+                    out.helo_names.push((addr, helo.clone()));
+                }
+                out.ips.push(addr);
+            }
         }
         match ips.next_cursor {
             Some(c) => page.after = Some(c),
@@ -152,6 +183,10 @@ pub fn diff(before: &[Finding], now: &[Finding]) -> (Vec<Finding>, Vec<Finding>)
     )
 }
 
+/// A selector learned from mail is audited while the signer used it within this many days: a key rotated away from
+/// and unpublished is no longer an error once mail stops carrying it.
+pub const LEARNED_SELECTOR_DAYS: i64 = 30;
+
 /// Carries out one claimed run and records its outcome.
 pub async fn execute(store: &Store, auditor: &Auditor, run: &audit_run::Model) -> StoreResult<()> {
     let tenant = TenantId(run.tenant_id);
@@ -168,11 +203,25 @@ pub async fn execute(store: &Store, auditor: &Auditor, run: &audit_run::Model) -
     };
     let schedule = store.audit_schedule(tenant).await?;
     let daily_volume = observed_daily_volume(store, tenant, &domain.domain).await?;
+    let observed_selectors = store
+        .observed_selectors(
+            tenant,
+            std::slice::from_ref(&domain.domain),
+            Some(Utc::now() - chrono::Duration::days(LEARNED_SELECTOR_DAYS)),
+        )
+        .await?
+        .into_iter()
+        .map(|o| o.selector)
+        .collect();
+    let addresses = sending_addresses(store, tenant).await?;
     let target = AuditTarget {
         daily_volume,
         domain: domain.domain.clone(),
         selectors: selectors_from_db(&domain.dkim_selectors),
-        sending_ips: sending_addresses(store, tenant).await?,
+        observed_selectors,
+        sending_ips: addresses.ips,
+        helo_names: addresses.helo_names,
+        sampled_networks: addresses.sampled,
         skip_smtp: !run
             .smtp_checks
             .unwrap_or_else(|| schedule.is_none_or(|s| s.smtp_checks)),
@@ -335,51 +384,134 @@ pub async fn on_poll_tick(
     Ok(())
 }
 
-/// Audit settings from `RELAYWATCH_AUDIT_*` environment variables (`env` is `std::env::var` outside tests).
-pub fn settings_from_env(
-    env: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<(super::AuditSettings, AuditSchedule)> {
-    let mut s = super::AuditSettings::default();
-    if let Some(v) = env("RELAYWATCH_AUDIT_NAMESERVERS") {
-        s.dns.nameservers = v
-            .split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
+/// The `[audit]` section of the service's TOML file; `RELAYWATCH_AUDIT_*` environment variables override it
+/// ([`AuditConfig::apply_env`]), and [`AuditConfig::build`] turns it into what the auditor and scheduler use.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Resolvers, `IP` or `IP:port`; empty means the system's.
+    pub nameservers: Vec<String>,
+    /// Per DNS query, in milliseconds.
+    pub timeout_ms: u64,
+    /// Tries per DNS query, the first included.
+    pub attempts: usize,
+    /// DNS questions in flight at once per audit.
+    pub concurrency: usize,
+    /// STARTTLS probes of the MX hosts on port 25 (tenants can still switch them off for their domains).
+    pub smtp_checks: bool,
+    /// Each HTTPS fetch and SMTP probe, connection included, in milliseconds.
+    pub transport_timeout_ms: u64,
+    /// PEM file of a CA to trust besides the public ones (MTA-STS and SMTP certificates).
+    pub extra_ca_file: Option<std::path::PathBuf>,
+    /// The name the SMTP probes give in EHLO.
+    pub ehlo_name: String,
+    /// When tenants' domains are audited unless they set their own (six-field cron, UTC).
+    pub schedule: String,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        let s = super::AuditSettings::default();
+        Self {
+            nameservers: Vec::new(),
+            timeout_ms: s.dns.timeout.as_millis() as u64,
+            attempts: s.dns.attempts,
+            concurrency: s.concurrency,
+            smtp_checks: s.smtp_checks,
+            transport_timeout_ms: s.transport_timeout.as_millis() as u64,
+            extra_ca_file: None,
+            ehlo_name: s.ehlo_name,
+            schedule: DEFAULT_AUDIT_SCHEDULE.to_string(),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Overrides from `RELAYWATCH_AUDIT_*` (`env` is `std::env::var` outside tests).
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn number<T: std::str::FromStr>(name: &str, v: &str) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}"))
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_NAMESERVERS") {
+            self.nameservers = v
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_TIMEOUT_MS") {
+            self.timeout_ms = number("RELAYWATCH_AUDIT_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_CONCURRENCY") {
+            self.concurrency = number("RELAYWATCH_AUDIT_CONCURRENCY", &v)?;
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_SMTP_CHECKS") {
+            self.smtp_checks = matches!(v.trim(), "1" | "true" | "yes");
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_TRANSPORT_TIMEOUT_MS") {
+            self.transport_timeout_ms = number("RELAYWATCH_AUDIT_TRANSPORT_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_EXTRA_CA_FILE") {
+            self.extra_ca_file = (!v.is_empty()).then(|| v.into());
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_EHLO_NAME") {
+            self.ehlo_name = v;
+        }
+        if let Some(v) = env("RELAYWATCH_AUDIT_SCHEDULE") {
+            self.schedule = v;
+        }
+        Ok(())
+    }
+
+    /// The auditor's settings and the default schedule; every value checked, each error naming its setting.
+    pub fn build(&self) -> anyhow::Result<(super::AuditSettings, AuditSchedule)> {
+        let mut s = super::AuditSettings::default();
+        s.dns.nameservers = self
+            .nameservers
+            .iter()
             .map(|x| {
                 x.parse::<std::net::SocketAddr>()
                     .or_else(|_| {
                         x.parse::<IpAddr>()
                             .map(|ip| std::net::SocketAddr::new(ip, 53))
                     })
-                    .map_err(|_| {
-                        anyhow::anyhow!("RELAYWATCH_AUDIT_NAMESERVERS: `{x}` is not IP or IP:port")
-                    })
+                    .map_err(|_| anyhow::anyhow!("audit nameservers: `{x}` is not IP or IP:port"))
             })
             .collect::<anyhow::Result<_>>()?;
+        s.dns.timeout = std::time::Duration::from_millis(self.timeout_ms.max(1));
+        s.dns.attempts = self.attempts.max(1);
+        s.concurrency = self.concurrency.max(1);
+        s.smtp_checks = self.smtp_checks;
+        s.transport_timeout = std::time::Duration::from_millis(self.transport_timeout_ms.max(1));
+        if let Some(path) = &self.extra_ca_file {
+            s.extra_ca_pem = Some(
+                std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("audit extra_ca_file {}: {e}", path.display()))?,
+            );
+        }
+        s.ehlo_name = self.ehlo_name.clone();
+        cron::Schedule::from_str(&self.schedule)
+            .map_err(|e| anyhow::anyhow!("audit schedule `{}`: {e}", self.schedule))?;
+        let schedule = AuditSchedule {
+            cron: self.schedule.clone(),
+            enabled: true,
+            smtp_checks: s.smtp_checks,
+        };
+        Ok((s, schedule))
     }
-    if let Some(v) = env("RELAYWATCH_AUDIT_TIMEOUT_MS") {
-        s.dns.timeout = std::time::Duration::from_millis(v.parse()?);
-    }
-    if let Some(v) = env("RELAYWATCH_AUDIT_SMTP_CHECKS") {
-        s.smtp_checks = matches!(v.as_str(), "1" | "true" | "yes");
-    }
-    if let Some(path) = env("RELAYWATCH_AUDIT_EXTRA_CA_FILE") {
-        s.extra_ca_pem = Some(
-            std::fs::read(&path)
-                .map_err(|e| anyhow::anyhow!("RELAYWATCH_AUDIT_EXTRA_CA_FILE {path}: {e}"))?,
-        );
-    }
-    if let Some(v) = env("RELAYWATCH_AUDIT_EHLO_NAME") {
-        s.ehlo_name = v;
-    }
-    let cron =
-        env("RELAYWATCH_AUDIT_SCHEDULE").unwrap_or_else(|| DEFAULT_AUDIT_SCHEDULE.to_string());
-    cron::Schedule::from_str(&cron)
-        .map_err(|e| anyhow::anyhow!("RELAYWATCH_AUDIT_SCHEDULE `{cron}`: {e}"))?;
-    let schedule = AuditSchedule {
-        cron,
-        enabled: true,
-        smtp_checks: s.smtp_checks,
-    };
-    Ok((s, schedule))
+}
+
+/// Audit settings from `RELAYWATCH_AUDIT_*` environment variables alone (`env` is `std::env::var` outside tests).
+pub fn settings_from_env(
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<(super::AuditSettings, AuditSchedule)> {
+    let mut c = AuditConfig::default();
+    c.apply_env(env)?;
+    c.build()
 }
