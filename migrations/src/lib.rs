@@ -13,6 +13,7 @@ mod m20261129_000003_audits;
 mod m20261129_000004_blocklists;
 mod m20261129_000005_webhooks;
 mod m20261129_000006_recipient_domain_providers;
+mod m20261129_000007_lookup_indexes;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_blocklists::Migration),
             Box::new(m20261129_000005_webhooks::Migration),
             Box::new(m20261129_000006_recipient_domain_providers::Migration),
+            Box::new(m20261129_000007_lookup_indexes::Migration),
         ]
     }
 }
