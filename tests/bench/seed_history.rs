@@ -192,7 +192,7 @@ async fn main() {
                 .await
                 .unwrap();
         if !exists {
-            sqlx::query(&format!("CREATE DATABASE \"{dbname}\""))
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{dbname}\"")))
                 .execute(&admin)
                 .await
                 .expect("create database");
@@ -275,7 +275,7 @@ async fn main() {
     let load_secs = started.elapsed().as_secs_f64();
     eprintln!("loaded in {load_secs:.1} s; VACUUM ANALYZE");
     for table in ["messages", "deliveries"] {
-        sqlx::query(&format!("VACUUM (ANALYZE) {table}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM (ANALYZE) {table}")))
             .execute(&pool)
             .await
             .expect("vacuum");
@@ -286,7 +286,7 @@ async fn main() {
         .unwrap();
 
     // Sample keys, drawn from random rows (so weighted by volume, like real questions).
-    async fn sample(pool: &sqlx::PgPool, sql: &str) -> Vec<String> {
+    async fn sample(pool: &sqlx::PgPool, sql: &'static str) -> Vec<String> {
         sqlx::query(sql)
             .fetch_all(pool)
             .await
