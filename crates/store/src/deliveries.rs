@@ -604,10 +604,13 @@ impl Store {
         };
         let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
         let mut attempts: BTreeMap<Uuid, Vec<delivery::Model>> = BTreeMap::new();
-        if !ids.is_empty() {
+        if let Some(oldest) = rows.iter().map(|m| m.first_seen_at).min() {
             let all = delivery::Entity::find()
                 .filter(delivery::Column::TenantId.eq(t))
                 .filter(delivery::Column::MessageRef.is_in(ids))
+                // No attempt is older than its message's first sighting: on PostgreSQL only the daily partitions
+                // from the page's oldest message on are probed.
+                .filter(delivery::Column::AttemptAt.gte(oldest))
                 .order_by_asc(delivery::Column::AttemptAt)
                 .order_by_asc(delivery::Column::Position)
                 .all(self.connection())
@@ -726,6 +729,7 @@ impl Store {
         let attempts = delivery::Entity::find()
             .filter(delivery::Column::TenantId.eq(tenant.as_uuid()))
             .filter(delivery::Column::MessageRef.eq(id))
+            .filter(delivery::Column::AttemptAt.gte(message.first_seen_at))
             .order_by_asc(delivery::Column::AttemptAt)
             .order_by_asc(delivery::Column::Position)
             .all(self.connection())
