@@ -15,6 +15,7 @@ mod m20261129_000005_webhooks;
 mod m20261129_000006_recipient_domain_providers;
 mod m20261129_000007_observed_dkim_selectors;
 mod m20261129_000008_sending_ip_helo;
+mod m20261129_000009_lookup_indexes;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_recipient_domain_providers::Migration),
             Box::new(m20261129_000007_observed_dkim_selectors::Migration),
             Box::new(m20261129_000008_sending_ip_helo::Migration),
+            Box::new(m20261129_000009_lookup_indexes::Migration),
         ]
     }
 }

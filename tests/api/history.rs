@@ -347,3 +347,113 @@ async fn retention_expires_old_history() {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["queue_id"], "QNEW");
 }
+
+#[tokio::test]
+async fn messages_to_a_busy_address_page_newest_first_even_when_retries_reorder_its_attempts() {
+    let app = spawn_app().await;
+    let k = &app.admin_key;
+    let (mut batch, mut late, mut expected) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..60i64 {
+        let q = format!("QB{n:02}");
+        let first = 500 - 5 * n; // minutes ago: QB59 is the newest message
+        if n % 4 == 0 {
+            // Deferred, then delivered 200 minutes later: its latest attempt is newer than many newer messages'.
+            batch.push(delivery(&q, "busy@example.org", "deferred", first));
+            batch.push(delivery(&q, "busy@example.org", "sent", first - 200));
+        } else if n % 7 == 0 {
+            // Its earliest attempt (to another address) arrives in a later batch: first seen moves back to it.
+            batch.push(delivery(&q, "busy@example.org", "sent", first - 30));
+            late.push(delivery(&q, "other@example.org", "deferred", first));
+        } else {
+            batch.push(delivery(&q, "busy@example.org", "sent", first));
+        }
+        batch.push(delivery(
+            &format!("QX{n:02}"),
+            "someone@example.org",
+            "sent",
+            first - 1,
+        ));
+        expected.push(q);
+    }
+    expected.reverse();
+    assert_eq!(app.ingest(k, batch).await.status, 200);
+    assert_eq!(app.ingest(k, late).await.status, 200);
+    let queue_ids = |r: &relaywatch_tests::Reply| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["queue_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut got = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/v1/messages?recipient=busy@example.org&limit=7".to_string();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = app.get(&path, k).await;
+        assert_eq!(page.status, 200);
+        got.extend(queue_ids(&page));
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(got, expected, "every message once, newest first");
+    let deferred: Vec<String> = expected
+        .iter()
+        .filter(|q| q[2..].parse::<i64>().unwrap() % 4 == 0)
+        .cloned()
+        .collect();
+    assert_eq!(
+        queue_ids(
+            &app.get(
+                "/v1/messages?recipient=busy@example.org&status=deferred&limit=100",
+                k
+            )
+            .await
+        ),
+        deferred
+    );
+    assert_eq!(
+        queue_ids(
+            &app.get("/v1/messages?recipient=busy@example.org&tag=tag-QB10", k)
+                .await
+        ),
+        ["QB10"]
+    );
+    let from = (chrono::Utc::now() - chrono::Duration::minutes(252)).to_rfc3339();
+    let r = app
+        .client
+        .get(app.url("/v1/messages"))
+        .query(&[("recipient", "busy@example.org"), ("from", from.as_str())])
+        .bearer_auth(k)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let since: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["queue_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        since,
+        expected[..10]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    // The address's latest attempts: the late deliveries of the deferred messages.
+    let r = app.get("/v1/recipients/busy@example.org?limit=3", k).await;
+    let latest: Vec<&str> = r.body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["queue_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(latest, ["QB56", "QB52", "QB48"]);
+}

@@ -3,12 +3,17 @@
 //! ```text
 //! ingest-load ingest  --api-url URL --api-key KEY --log FILE [--repeat N] [--batch 2000] [--concurrency 2]
 //! ingest-load lookups --api-url URL --api-key KEY --log FILE [--samples 2000]
+//! ingest-load history --api-url URL --keys FILE [--samples 2000] [--concurrency 1]
 //! ```
 //!
 //! `ingest` parses a Postfix log (plain or .gz) with the same parser and correlator as the agent, then replays its
 //! records through `POST /v1/ingest` (gzip) `--repeat` times, each time as another mail host so the ids differ, and
 //! prints records/s. `lookups` times `GET /v1/messages?tag=`, `?recipient=` and `?message_id=` for values taken from
-//! the log and prints p50/p99/max per kind. Figures go to stdout as `name=value` lines.
+//! the log and prints p50/p99/max per kind. `history` does the same against a database filled by `seed-history`,
+//! with the key and sample values from its keys file: `GET /v1/messages?tag=`, `?message_id=`, `?recipient=` and
+//! `GET /v1/recipients/{address}` for values drawn from random rows (so weighted by volume), then both recipient
+//! endpoints and the tag listing for the heaviest addresses and tags only, and prints p50/p95/p99/max per kind.
+//! Figures go to stdout as `name=value` lines.
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -63,10 +68,14 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).cloned().unwrap_or_default();
     let api = arg(&args, "--api-url").unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let key = arg(&args, "--api-key").expect("--api-key");
-    let log = arg(&args, "--log").expect("--log");
     relaywatch_tests::install_crypto_provider();
     let client = reqwest::Client::new();
+    if mode == "history" {
+        history(&args, &api, &client).await;
+        return;
+    }
+    let key = arg(&args, "--api-key").expect("--api-key");
+    let log = arg(&args, "--log").expect("--log");
     let started = Instant::now();
     let base = records(&read_log(&log));
     eprintln!(
@@ -202,9 +211,149 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: ingest-load ingest|lookups --api-url URL --api-key KEY --log FILE [--repeat N] [--batch N] [--concurrency N] [--samples N]"
+                "usage: ingest-load ingest|lookups --api-url URL --api-key KEY --log FILE [--repeat N] [--batch N] [--concurrency N] [--samples N]\n       ingest-load history --api-url URL --keys FILE [--samples N] [--concurrency N]"
             );
             std::process::exit(2);
         }
+    }
+}
+
+/// One lookup kind: the URL for a sample value.
+type UrlFor = fn(&str, &str) -> reqwest::Url;
+
+fn messages_url(api: &str, param: &str, value: &str) -> reqwest::Url {
+    let mut url = reqwest::Url::parse(&format!("{api}/v1/messages")).expect("--api-url");
+    url.query_pairs_mut()
+        .append_pair(param, value)
+        .append_pair("limit", "20");
+    url
+}
+
+fn recipient_url(api: &str, address: &str) -> reqwest::Url {
+    let mut url = reqwest::Url::parse(api).expect("--api-url");
+    url.path_segments_mut()
+        .expect("base URL")
+        .extend(["v1", "recipients", address]);
+    url.query_pairs_mut().append_pair("limit", "20");
+    url
+}
+
+/// Lookups against a database filled by `seed-history`: p50/p95/p99/max per kind, over HTTP.
+async fn history(args: &[String], api: &str, client: &reqwest::Client) {
+    let keys: Value = serde_json::from_slice(
+        &std::fs::read(arg(args, "--keys").expect("--keys FILE (written by seed-history)"))
+            .expect("keys file"),
+    )
+    .expect("keys JSON");
+    let key = arg(args, "--api-key")
+        .or_else(|| keys["api_key"].as_str().map(str::to_string))
+        .expect("api key");
+    let samples: usize = arg(args, "--samples")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let concurrency: usize = arg(args, "--concurrency")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let list = |name: &str| -> Vec<String> {
+        keys[name]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let kinds: [(&str, &str, UrlFor); 7] = [
+        ("tag", "tags", |api, v| messages_url(api, "tag", v)),
+        ("message_id", "message_ids", |api, v| {
+            messages_url(api, "message_id", v)
+        }),
+        ("messages_by_recipient", "recipients", |api, v| {
+            messages_url(api, "recipient", v)
+        }),
+        ("recipient", "recipients", recipient_url),
+        ("heavy_tag", "heavy_tags", |api, v| {
+            messages_url(api, "tag", v)
+        }),
+        (
+            "heavy_messages_by_recipient",
+            "heavy_recipients",
+            |api, v| messages_url(api, "recipient", v),
+        ),
+        ("heavy_recipient", "heavy_recipients", recipient_url),
+    ];
+    // Warm-up: connections, prepared statements, the first pages of each index.
+    for (_, list_name, url_for) in &kinds {
+        for v in list(list_name).iter().take(20) {
+            let _ = client
+                .get(url_for(api, v))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("server reachable")
+                .bytes()
+                .await;
+        }
+    }
+    for (kind, list_name, url_for) in kinds {
+        let values = list(list_name);
+        if values.is_empty() {
+            continue;
+        }
+        // Heavy lists are short: cycle through them.
+        let urls: Vec<reqwest::Url> = values
+            .iter()
+            .cycle()
+            .take(samples)
+            .map(|v| url_for(api, v))
+            .collect();
+        let queue = Arc::new(std::sync::Mutex::new(urls));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency.max(1) {
+            let (queue, client, key) = (queue.clone(), client.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut times = Vec::new();
+                let mut bytes = 0usize;
+                loop {
+                    let Some(url) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let t = Instant::now();
+                    let res = client
+                        .get(url.clone())
+                        .bearer_auth(&key)
+                        .send()
+                        .await
+                        .expect("server reachable");
+                    let status = res.status();
+                    let body = res.bytes().await.unwrap_or_default();
+                    assert!(status.is_success(), "{url}: {status}");
+                    times.push(t.elapsed());
+                    bytes += body.len();
+                }
+                (times, bytes)
+            }));
+        }
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for t in tasks {
+            let (t, b) = t.await.unwrap();
+            times.extend(t);
+            bytes += b;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        times.sort();
+        println!("{kind}_count={}", times.len());
+        println!("{kind}_p50_ms={:.2}", percentile(&times, 0.50));
+        println!("{kind}_p95_ms={:.2}", percentile(&times, 0.95));
+        println!("{kind}_p99_ms={:.2}", percentile(&times, 0.99));
+        println!("{kind}_max_ms={:.2}", percentile(&times, 1.0));
+        println!("{kind}_mean_body_bytes={}", bytes / times.len().max(1));
+        println!(
+            "{kind}_requests_per_second={:.0}",
+            times.len() as f64 / secs
+        );
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Ingest is idempotent: an attempt's id is derived from its content by the agent, and rows are inserted with
 //! `ON CONFLICT DO NOTHING`, so a replayed batch changes nothing and is reported as duplicates. Batches are sorted
-//! by the conflict key before inserting, which keeps two concurrent writers on PostgreSQL from deadlocking.
+//! by the conflict key before inserting, which keeps two concurrent writers on PostgreSQL from deadlocking. A message
+//! row is only ever changed by an attempt older than its `first_seen_at`, which moves it earlier: no attempt is older
+//! than its message's first sighting, which the lookup of messages by recipient relies on.
 
 use crate::entities::{delivery, message};
 use crate::{Store, StoreError, StoreResult};
@@ -147,7 +149,7 @@ impl Store {
             );
             let sender_domain = domain_of(d.sender.as_deref());
             let recipient_domain = domain_of(d.recipient.as_deref());
-            messages
+            let m = messages
                 .entry(mref)
                 .or_insert_with(|| message::ActiveModel {
                     id: Set(mref),
@@ -166,6 +168,11 @@ impl Store {
                     last_seen_at: Set(d.attempt_at),
                     finished_at: Set(None),
                 });
+            // First seen: the earliest attempt, whatever order the batch lists them in (lookups by recipient rely on
+            // no attempt being older than its message's first_seen_at).
+            if d.attempt_at < *m.first_seen_at.as_ref() {
+                m.first_seen_at = Set(d.attempt_at);
+            }
             let relay_host = d
                 .relay
                 .as_deref()
@@ -244,7 +251,7 @@ impl Store {
         let txn = self.connection().begin().await?;
         for chunk in message_rows.chunks(MESSAGE_CHUNK) {
             message::Entity::insert_many(chunk.to_vec())
-                .on_conflict_do_nothing_on([message::Column::Id])
+                .on_conflict(earlier_first_seen())
                 .exec_without_returning(&txn)
                 .await?;
         }
@@ -283,6 +290,20 @@ impl Store {
     }
 }
 
+/// A message stored already keeps its row, except that an attempt older than its first_seen_at moves it earlier.
+fn earlier_first_seen() -> sea_orm::sea_query::OnConflict {
+    use sea_orm::sea_query::{Alias, ExprTrait, OnConflict};
+    OnConflict::column(message::Column::Id)
+        .update_column(message::Column::FirstSeenAt)
+        .action_and_where(
+            Expr::col((message::Entity, message::Column::FirstSeenAt)).gt(Expr::col((
+                Alias::new("excluded"),
+                message::Column::FirstSeenAt,
+            ))),
+        )
+        .to_owned()
+}
+
 fn pg_err(e: sea_orm::sqlx::Error) -> StoreError {
     StoreError::Db(sea_orm::DbErr::Custom(format!("PostgreSQL: {e}")))
 }
@@ -313,7 +334,8 @@ impl Store {
                  size, nrcpt, client, first_seen_at, last_seen_at) \
                  SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
                  $8::text[], $9::text[], $10::int8[], $11::int4[], $12::text[], $13::timestamptz[], $14::timestamptz[]) \
-                 ON CONFLICT (id) DO NOTHING",
+                 ON CONFLICT (id) DO UPDATE SET first_seen_at = EXCLUDED.first_seen_at \
+                 WHERE messages.first_seen_at > EXCLUDED.first_seen_at",
             )
             .bind(col(&messages, |m| &m.id))
             .bind(col(&messages, |m| &m.tenant_id))
@@ -496,17 +518,18 @@ pub struct MessageTrail {
     pub attempts: Vec<delivery::Model>,
 }
 
+/// Attempts read per step of the newest-first walk over an address's attempts: the first step is a few pages'
+/// worth, each further step doubles, up to this.
+const RECIPIENT_WALK_MAX: u64 = 4_096;
+
 impl Store {
-    /// Messages matching the filter, newest first, each with all its attempts.
-    pub async fn list_messages(
-        &self,
+    /// The message-level part of a listing: tenant, tag, Message-ID, sender, time range and cursor.
+    fn message_query(
         tenant: TenantId,
         filter: &MessageFilter,
         after: Option<MessageCursor>,
-        limit: u64,
-    ) -> StoreResult<(Vec<MessageTrail>, Option<MessageCursor>)> {
-        let t = tenant.as_uuid();
-        let mut q = message::Entity::find().filter(message::Column::TenantId.eq(t));
+    ) -> sea_orm::Select<message::Entity> {
+        let mut q = message::Entity::find().filter(message::Column::TenantId.eq(tenant.as_uuid()));
         if let Some(tag) = &filter.tag {
             q = q.filter(message::Column::Tag.eq(tag.as_str()));
         }
@@ -522,22 +545,6 @@ impl Store {
         if let Some(to) = filter.to {
             q = q.filter(message::Column::FirstSeenAt.lt(to));
         }
-        if filter.recipient.is_some() || filter.status.is_some() || filter.bounce_class.is_some() {
-            let mut sub = delivery::Entity::find()
-                .select_only()
-                .column(delivery::Column::MessageRef)
-                .filter(delivery::Column::TenantId.eq(t));
-            if let Some(r) = &filter.recipient {
-                sub = sub.filter(delivery::Column::Recipient.eq(r.as_str()));
-            }
-            if let Some(s) = &filter.status {
-                sub = sub.filter(delivery::Column::Status.eq(s.as_str()));
-            }
-            if let Some(b) = &filter.bounce_class {
-                sub = sub.filter(delivery::Column::BounceReason.eq(b.as_str()));
-            }
-            q = q.filter(message::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(sub)));
-        }
         if let Some(c) = after {
             let at = DateTime::from_timestamp_micros(c.first_seen_micros).unwrap_or_default();
             q = q.filter(
@@ -550,12 +557,42 @@ impl Store {
                     ),
             );
         }
-        let mut rows = q
-            .order_by_desc(message::Column::FirstSeenAt)
-            .order_by_desc(message::Column::Id)
-            .limit(limit + 1)
-            .all(self.connection())
-            .await?;
+        q
+    }
+
+    /// Messages matching the filter, newest first, each with all its attempts.
+    pub async fn list_messages(
+        &self,
+        tenant: TenantId,
+        filter: &MessageFilter,
+        after: Option<MessageCursor>,
+        limit: u64,
+    ) -> StoreResult<(Vec<MessageTrail>, Option<MessageCursor>)> {
+        let t = tenant.as_uuid();
+        let mut rows = if let Some(recipient) = &filter.recipient {
+            self.messages_to_recipient(tenant, recipient, filter, after, limit + 1)
+                .await?
+        } else {
+            let mut q = Self::message_query(tenant, filter, after);
+            if filter.status.is_some() || filter.bounce_class.is_some() {
+                let mut sub = delivery::Entity::find()
+                    .select_only()
+                    .column(delivery::Column::MessageRef)
+                    .filter(delivery::Column::TenantId.eq(t));
+                if let Some(s) = &filter.status {
+                    sub = sub.filter(delivery::Column::Status.eq(s.as_str()));
+                }
+                if let Some(b) = &filter.bounce_class {
+                    sub = sub.filter(delivery::Column::BounceReason.eq(b.as_str()));
+                }
+                q = q.filter(message::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(sub)));
+            }
+            q.order_by_desc(message::Column::FirstSeenAt)
+                .order_by_desc(message::Column::Id)
+                .limit(limit + 1)
+                .all(self.connection())
+                .await?
+        };
         let next = if rows.len() as u64 > limit {
             rows.truncate(limit as usize);
             rows.last().map(|m| MessageCursor {
@@ -567,10 +604,13 @@ impl Store {
         };
         let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
         let mut attempts: BTreeMap<Uuid, Vec<delivery::Model>> = BTreeMap::new();
-        if !ids.is_empty() {
+        if let Some(oldest) = rows.iter().map(|m| m.first_seen_at).min() {
             let all = delivery::Entity::find()
                 .filter(delivery::Column::TenantId.eq(t))
                 .filter(delivery::Column::MessageRef.is_in(ids))
+                // No attempt is older than its message's first sighting: on PostgreSQL only the daily partitions
+                // from the page's oldest message on are probed.
+                .filter(delivery::Column::AttemptAt.gte(oldest))
                 .order_by_asc(delivery::Column::AttemptAt)
                 .order_by_asc(delivery::Column::Position)
                 .all(self.connection())
@@ -592,6 +632,88 @@ impl Store {
         Ok((trails, next))
     }
 
+    /// The first `want` messages (newest first by `(first_seen_at, id)`) with an attempt to `recipient` that matches
+    /// the filter.
+    ///
+    /// A semi-join ("messages whose id is among this address's attempts") reads every message ever sent to the
+    /// address before it can sort them, which for the address that receives the bounce notices is tens of
+    /// thousands. Instead the address's attempts are read newest first, a step at a time, and their messages
+    /// fetched. A message is first seen no later than any of its attempts (ingest keeps `first_seen_at` at the
+    /// earliest attempt), so once the walk has reached attempt time `T`, no message it has not met yet can be
+    /// first seen after `T`: when `want` of the messages found are first seen after `T`, they are the answer.
+    async fn messages_to_recipient(
+        &self,
+        tenant: TenantId,
+        recipient: &str,
+        filter: &MessageFilter,
+        after: Option<MessageCursor>,
+        want: u64,
+    ) -> StoreResult<Vec<message::Model>> {
+        let t = tenant.as_uuid();
+        let mut step = (want * 3).clamp(16, RECIPIENT_WALK_MAX);
+        let mut seen: HashSet<Uuid> = HashSet::new();
+        let mut found: Vec<message::Model> = Vec::new();
+        let mut position: Option<(DateTime<Utc>, Uuid)> = None;
+        loop {
+            let mut q = delivery::Entity::find()
+                .select_only()
+                .column(delivery::Column::AttemptAt)
+                .column(delivery::Column::Id)
+                .column(delivery::Column::MessageRef)
+                .filter(delivery::Column::TenantId.eq(t))
+                .filter(delivery::Column::Recipient.eq(recipient));
+            if let Some(s) = &filter.status {
+                q = q.filter(delivery::Column::Status.eq(s.as_str()));
+            }
+            if let Some(b) = &filter.bounce_class {
+                q = q.filter(delivery::Column::BounceReason.eq(b.as_str()));
+            }
+            // A message first seen at or after `from` has no earlier attempt (and older partitions are skipped).
+            if let Some(from) = filter.from {
+                q = q.filter(delivery::Column::AttemptAt.gte(from));
+            }
+            if let Some((at, id)) = position {
+                q = q.filter(delivery::Column::AttemptAt.lte(at)).filter(
+                    sea_orm::Condition::any()
+                        .add(delivery::Column::AttemptAt.lt(at))
+                        .add(delivery::Column::Id.lt(id)),
+                );
+            }
+            let walked: Vec<(DateTime<Utc>, Uuid, Uuid)> = q
+                .order_by_desc(delivery::Column::AttemptAt)
+                .order_by_desc(delivery::Column::Id)
+                .limit(step)
+                .into_tuple()
+                .all(self.connection())
+                .await?;
+            let exhausted = (walked.len() as u64) < step;
+            let new: Vec<Uuid> = walked
+                .iter()
+                .map(|(_, _, m)| *m)
+                .filter(|m| seen.insert(*m))
+                .collect();
+            if !new.is_empty() {
+                found.extend(
+                    Self::message_query(tenant, filter, after)
+                        .filter(message::Column::Id.is_in(new))
+                        .all(self.connection())
+                        .await?,
+                );
+            }
+            let Some(&(at, id, _)) = walked.last() else {
+                break;
+            };
+            if exhausted || found.iter().filter(|m| m.first_seen_at > at).count() as u64 >= want {
+                break;
+            }
+            position = Some((at, id));
+            step = (step * 2).min(RECIPIENT_WALK_MAX);
+        }
+        found.sort_by(|a, b| (b.first_seen_at, b.id).cmp(&(a.first_seen_at, a.id)));
+        found.truncate(want as usize);
+        Ok(found)
+    }
+
     pub async fn find_message(
         &self,
         tenant: TenantId,
@@ -607,6 +729,7 @@ impl Store {
         let attempts = delivery::Entity::find()
             .filter(delivery::Column::TenantId.eq(tenant.as_uuid()))
             .filter(delivery::Column::MessageRef.eq(id))
+            .filter(delivery::Column::AttemptAt.gte(message.first_seen_at))
             .order_by_asc(delivery::Column::AttemptAt)
             .order_by_asc(delivery::Column::Position)
             .all(self.connection())
@@ -624,8 +747,9 @@ impl Store {
         Ok(delivery::Entity::find()
             .filter(delivery::Column::TenantId.eq(tenant.as_uuid()))
             .filter(delivery::Column::Recipient.eq(recipient))
-            .order_by_desc(delivery::Column::AttemptUnix)
+            // The index's order (`tenant_id, recipient, attempt_at`); the id only breaks ties.
             .order_by_desc(delivery::Column::AttemptAt)
+            .order_by_desc(delivery::Column::Id)
             .limit(limit)
             .all(self.connection())
             .await?)
