@@ -604,11 +604,15 @@ impl Follower {
         let mut later: Vec<(RotationOrder, PathBuf)> = siblings(&self.path)
             .into_iter()
             .chain(gz_siblings(&self.path))
-            .filter(|s| *s != open.name)
+            // The open file itself is left out by identity: its name at opening may now belong to the very file the
+            // log went on in (`mail.log.1` renamed to `mail.log.2`, `mail.log` to `mail.log.1`). A compressed file's
+            // inode means nothing (it may be reused by the new log), so that one is left out by name.
             .filter(|s| {
-                compressed
-                    || !std::fs::metadata(s)
-                        .is_ok_and(|m| m.dev() == open.dev && m.ino() == open.ino)
+                if compressed {
+                    *s != open.name
+                } else {
+                    !std::fs::metadata(s).is_ok_and(|m| m.dev() == open.dev && m.ino() == open.ino)
+                }
             })
             .filter_map(|s| Some((rotation_order(&s)?, s)))
             // Ties count as later: two writes within one clock tick have equal times.

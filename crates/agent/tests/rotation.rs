@@ -356,6 +356,39 @@ fn rotations_while_catching_up_in_a_rotated_file_lose_nothing() {
     assert_eq!(got, want);
 }
 
+/// The same with one rotation only: the file the log went on in now carries the name the open file had when it was
+/// opened (`mail.log.1`), which must not make it look like the open file (seen in the crash test: a whole rotated
+/// file skipped).
+#[test]
+fn the_next_file_may_have_the_name_the_open_file_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let ev = Recorder::default();
+    append(&log, &lines("a", 2000));
+    let mut f = Follower::new(&log);
+    f.open_now(&ev);
+    let pos = f.position().unwrap();
+    drop(f);
+    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    append(&log, &lines("b", 5));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let mut f = Follower::resume(&log, &pos, &ev);
+    let mut got = read_a_little(&mut f, &ev);
+    assert!(got.len() < 2000, "still in the first file");
+    fs::rename(dir.path().join("mail.log.1"), dir.path().join("mail.log.2")).unwrap();
+    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    append(&log, &lines("c", 6));
+    got.extend(drain(&mut f, &ev));
+
+    let mut want = expect("a", 2000);
+    want.extend(expect("b", 5));
+    want.extend(expect("c", 6));
+    assert_eq!(got.len(), want.len(), "every line once");
+    assert_eq!(got, want);
+}
+
 /// `postfix logrotate` gzips the file it rotated: the plain file and its .gz (same content) are read once.
 #[test]
 fn a_rotated_file_and_its_compressed_twin_are_read_once() {

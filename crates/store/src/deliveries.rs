@@ -709,7 +709,7 @@ impl Store {
             position = Some((at, id));
             step = (step * 2).min(RECIPIENT_WALK_MAX);
         }
-        found.sort_by(|a, b| (b.first_seen_at, b.id).cmp(&(a.first_seen_at, a.id)));
+        found.sort_by_key(|m| std::cmp::Reverse((m.first_seen_at, m.id)));
         found.truncate(want as usize);
         Ok(found)
     }
