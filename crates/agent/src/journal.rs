@@ -6,8 +6,9 @@
 //!   UTF-8 as an array of byte values, and a field that occurs more than once as an array of its values (the first
 //!   is used).
 //! - journalctl cannot match a prefix, so unless units or match terms narrow it, it reads every entry and the agent
-//!   keeps the message only of entries whose `SYSLOG_IDENTIFIER` starts with one of the configured `syslog_names`;
-//!   the others are counted as not Postfix, and still move the cursor and the log clock.
+//!   keeps the message only of entries whose `SYSLOG_IDENTIFIER` starts with one of the configured `syslog_names`
+//!   (and opendkim's, whose signing lines name DKIM selectors); the others are counted as not Postfix, and still
+//!   move the cursor and the log clock.
 //! - A line longer than [`MAX_ENTRY_BYTES`] is skipped (its cursor is still taken, it is counted as cut); a line that
 //!   is not a JSON entry is counted as malformed. Neither stops anything.
 //! - Position: the cursor of the last entry in an acknowledged batch (the checkpoint) resumes with `--after-cursor`.
@@ -245,11 +246,13 @@ pub fn parse_entry(line: &[u8], syslog_names: &[String]) -> Item {
         };
     };
     let identifier = raw.identifier.map(|f| f.0.into_owned()).unwrap_or_default();
-    let postfix = syslog_names
-        .iter()
-        .any(|n| identifier.starts_with(n.as_bytes()));
+    // opendkim's messages are kept too: its signing lines name the DKIM selectors the audits learn from mail.
+    let wanted = identifier == b"opendkim"
+        || syslog_names
+            .iter()
+            .any(|n| identifier.starts_with(n.as_bytes()));
     let (message, message_cut) = match raw.message {
-        Some(m) if postfix => {
+        Some(m) if wanted => {
             let mut m = m.0.into_owned();
             let cut = m.len() > MAX_LINE_BYTES;
             m.truncate(MAX_LINE_BYTES);
@@ -770,6 +773,12 @@ mod tests {
             panic!("an entry")
         };
         assert!(entry.message.is_empty());
+        // opendkim's are kept: its signing lines name DKIM selectors.
+        let line = br#"{"__CURSOR":"s=8","__REALTIME_TIMESTAMP":"4","SYSLOG_IDENTIFIER":"opendkim","MESSAGE":"4BcDeF1234: DKIM-Signature field added (s=mail, d=example.com)"}"#;
+        let Item::Entry { entry, .. } = parse_entry(line, &names()) else {
+            panic!("an entry")
+        };
+        assert!(entry.message.starts_with(b"4BcDeF1234: DKIM-Signature"));
         // The kernel's entries have no identifier at all.
         let line = br#"{"__CURSOR":"s=10","__REALTIME_TIMESTAMP":"6","MESSAGE":"eth0: link up"}"#;
         assert!(
