@@ -116,6 +116,31 @@ struct Stream {
     records: Vec<Record>,
 }
 
+impl Stream {
+    fn new(
+        key: String,
+        follower: Follower,
+        parser: Parser,
+        correlator: Correlator,
+        fresh: bool,
+        unanchored: bool,
+    ) -> Stream {
+        Stream {
+            fresh,
+            unanchored,
+            key,
+            follower,
+            parser,
+            correlator,
+            last_second: i64::MIN,
+            segment: Segment::new(),
+            last_data: Instant::now(),
+            idle_flushed: true,
+            records: Vec::with_capacity(64),
+        }
+    }
+}
+
 /// The journald stream: entries from journalctl instead of lines from a file.
 struct JournalStream {
     /// Neither the checkpoint nor the spool knew the journal when the agent started.
@@ -239,19 +264,14 @@ impl Reader {
                 follower.open_now(&events);
             }
             let unanchored = fresh && follower.current_file().is_none();
-            streams.push(Stream {
-                unanchored,
-                fresh,
+            streams.push(Stream::new(
                 key,
                 follower,
-                parser: Parser::new(parser_config.clone()),
+                Parser::new(parser_config.clone()),
                 correlator,
-                last_second: i64::MIN,
-                segment: Segment::new(),
-                last_data: Instant::now(),
-                idle_flushed: true,
-                records: Vec::with_capacity(64),
-            });
+                fresh,
+                unanchored,
+            ));
         }
         let journal = if config.journald.enabled {
             let (fresh, cursor, correlator) = match resume.get(STREAM_KEY) {
@@ -416,20 +436,15 @@ impl Reader {
             let metrics = Arc::clone(&self.out.metrics);
             let mut follower = Follower::new(&path);
             follower.open_now(&AgentEvents { metrics: &metrics });
-            self.streams.push(Stream {
-                // Its first poll cuts a batch that records which file it is (see `poll_stream`).
-                unanchored: true,
-                fresh: true,
+            // Unanchored: its first poll cuts a batch that records which file it is (see `poll_stream`).
+            self.streams.push(Stream::new(
                 key,
                 follower,
-                parser: Parser::new(self.parser_config.clone()),
-                correlator: Correlator::new(CorrelatorConfig::default()),
-                last_second: i64::MIN,
-                segment: Segment::new(),
-                last_data: Instant::now(),
-                idle_flushed: true,
-                records: Vec::with_capacity(64),
-            });
+                Parser::new(self.parser_config.clone()),
+                Correlator::new(CorrelatorConfig::default()),
+                true,
+                true,
+            ));
         }
     }
 

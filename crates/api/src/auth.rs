@@ -192,22 +192,14 @@ impl<P: Policy + 'static> FromRequest for Auth<P> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let decided = req.extensions().get::<Authenticated>().map(|a| a.0.clone());
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .cloned();
+        // Decided by `authenticate_first`, which every application route passes through.
+        let decided = req
+            .extensions()
+            .get::<Authenticated>()
+            .map(|a| a.0.clone())
+            .unwrap_or_else(|| Err(ApiError::internal("authentication middleware missing")));
         Box::pin(async move {
-            let principal = match decided {
-                Some(outcome) => outcome?,
-                // Outside the application's middleware (an app built without it): decide here.
-                None => {
-                    let state =
-                        state.ok_or_else(|| ApiError::internal("application state missing"))?;
-                    credentials(&state, header.as_ref()).await?
-                }
-            };
+            let principal = decided?;
             P::check(&principal)?;
             Ok(Auth {
                 principal,
