@@ -336,7 +336,9 @@ fn summary(out: &mut impl Write, t: &Totals, c: &Correlator, seconds: f64) -> Re
 }
 
 pub(crate) fn open(path: &Path) -> Result<Box<dyn BufRead>> {
-    const BUF: usize = 1 << 18;
+    // 64 KiB reads stay in the core's cache while they are parsed; 256 KiB reads spent a tenth of the run copying
+    // out of the page cache (2 M lines: 0.03-0.05 s of system time instead of 0.11-0.23 s).
+    const BUF: usize = 1 << 16;
     let raw: Box<dyn Read> = if path == Path::new("-") {
         Box::new(io::stdin())
     } else {

@@ -18,6 +18,7 @@ pub mod reply;
 pub mod time;
 
 pub use classify::{BounceClass, BounceReason, Severity, classify, classify_attempt};
+pub use compact_str::CompactString;
 pub use correlate::{
     Correlator, CorrelatorConfig, CorrelatorState, DeliveryAttempt, DkimSignature, FinishReason,
     MessageFinished, Record,

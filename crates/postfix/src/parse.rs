@@ -274,7 +274,7 @@ impl Parser {
     /// Parses what follows the queue id (or the whole message when there is none) for one daemon.
     fn parse_body<'a>(&self, daemon: &[u8], has_qid: bool, m: &'a [u8]) -> Option<EventKind<'a>> {
         if has_qid && m.starts_with(b"to=") {
-            return parse_delivery(m).map(EventKind::Delivery);
+            return parse_delivery(m).map(|d| EventKind::Delivery(Box::new(d)));
         }
         // Hand-made logs put qmgr's envelope line under other daemons; pickup's own `from=<>` is a different line.
         if has_qid

@@ -126,7 +126,7 @@ proptest! {
         let original = Event {
             header: Some(header),
             queue_id: Some(Text(qid.as_bytes())),
-            kind: EventKind::Delivery(DeliveryLine {
+            kind: EventKind::Delivery(Box::new(DeliveryLine {
                 to: Text(to.as_bytes()),
                 orig_to: orig_to.as_deref().map(|o| Text(o.as_bytes())),
                 relay: relay.as_deref().map(|r| Text(r.as_bytes())),
@@ -141,7 +141,7 @@ proptest! {
                 dsn: dsn.as_deref().map(|d| Text(d.as_bytes())),
                 status,
                 reply: Reply::parse(reply.as_bytes()),
-            }),
+            })),
         };
         let line = render_line(&original).expect("deliveries render");
         let parsed = parser().parse_line(line.as_bytes());
