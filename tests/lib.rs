@@ -78,7 +78,7 @@ impl TestDatabase {
         store.migrate().await.expect("migrate test database");
         // As `relaywatch serve` does: on PostgreSQL, the days around today get their own partitions.
         store
-            .ensure_delivery_partitions(chrono::Utc::now().date_naive(), 7)
+            .ensure_delivery_partitions(chrono::Utc::now().date_naive(), 1, 7)
             .await
             .expect("prepare partitions");
         store

@@ -96,7 +96,6 @@ async fn housekeeping_prunes_only_long_retired_keys() {
 
 #[tokio::test]
 async fn expiry_drops_whole_days_on_postgres_and_deletes_rows_on_sqlite() {
-    use relaywatch_store::deliveries::NewDelivery;
     let db = TestDatabase::create().await;
     let store = db.store().await;
     let created = store
@@ -108,36 +107,10 @@ async fn expiry_drops_whole_days_on_postgres_and_deletes_rows_on_sqlite() {
     let old_day = now - chrono::Duration::days(40);
     // A day prepared long ago, as the worker would have done then.
     let created_partitions = store
-        .ensure_delivery_partitions(old_day.date_naive(), 0)
+        .ensure_delivery_partitions(old_day.date_naive(), 1, 0)
         .await
         .unwrap();
-    let row = |queue: &str, at: chrono::DateTime<chrono::Utc>| NewDelivery {
-        tenant,
-        id: uuid::Uuid::now_v7(),
-        attempt_at: at,
-        host: "mx1".into(),
-        instance: "postfix".into(),
-        queue_id: queue.into(),
-        daemon: Some("smtp".into()),
-        recipient: Some(format!("{queue}@example.org")),
-        orig_recipient: None,
-        status: "sent".into(),
-        dsn: Some("2.0.0".into()),
-        relay: None,
-        delay: Some(1.0),
-        delays: None,
-        reply: None,
-        reply_code: None,
-        bounce_severity: None,
-        bounce_reason: None,
-        tag: None,
-        message_id: None,
-        sender: Some("app@example.com".into()),
-        size: None,
-        nrcpt: None,
-        client: None,
-        position: 0,
-    };
+    let row = |queue: &str, at| delivery_row(tenant, queue, at);
     let counts = store
         .ingest(vec![row("OLD", old_day), row("NEW", now)], vec![])
         .await
@@ -171,6 +144,144 @@ async fn expiry_drops_whole_days_on_postgres_and_deletes_rows_on_sqlite() {
     assert_eq!(
         store
             .recipient_history(tenant, "NEW@example.org", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn housekeeping_prepares_days_back_to_retention_so_a_backfill_lands_in_its_day() {
+    use sea_orm::ConnectionTrait;
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let created = store
+        .create_tenant_with_admin_key("t", &[], &[])
+        .await
+        .unwrap();
+    let tenant = relaywatch_domain::TenantId(created.tenant.id);
+    let now = chrono::Utc::now();
+    relaywatch_worker::housekeeping::run_once(&store, now)
+        .await
+        .unwrap();
+    // An agent backfilling three weeks of logs, inside the default 30-day retention.
+    let old = now - chrono::Duration::days(21);
+    let counts = store
+        .ingest(vec![delivery_row(tenant, "BACKFILL", old)], vec![])
+        .await
+        .unwrap();
+    assert_eq!(counts.accepted, 1);
+    if db.backend != "postgres" {
+        return; // SQLite has no partitions; its expiry deletes rows.
+    }
+    let row = store
+        .connection()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT tableoid::regclass::text AS part FROM deliveries WHERE queue_id = 'BACKFILL'",
+        ))
+        .await
+        .unwrap()
+        .expect("the row is stored");
+    let part: String = row.try_get("", "part").unwrap();
+    assert_eq!(
+        part,
+        old.date_naive().format("deliveries_p%Y%m%d").to_string(),
+        "not in the default partition, so it expires with its day"
+    );
+    // The oldest prepared day is still inside retention: the next pass drops nothing.
+    let again = relaywatch_worker::housekeeping::run_once(&store, now)
+        .await
+        .unwrap();
+    assert!(
+        again.dropped_partitions.is_empty(),
+        "{:?}",
+        again.dropped_partitions
+    );
+}
+
+/// A sent attempt to `<queue>@example.org`.
+fn delivery_row(
+    tenant: relaywatch_domain::TenantId,
+    queue: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> relaywatch_store::deliveries::NewDelivery {
+    relaywatch_store::deliveries::NewDelivery {
+        tenant,
+        id: uuid::Uuid::now_v7(),
+        attempt_at: at,
+        host: "mx1".into(),
+        instance: "postfix".into(),
+        queue_id: queue.into(),
+        daemon: Some("smtp".into()),
+        recipient: Some(format!("{queue}@example.org")),
+        orig_recipient: None,
+        status: "sent".into(),
+        dsn: Some("2.0.0".into()),
+        relay: None,
+        delay: Some(1.0),
+        delays: None,
+        reply: None,
+        reply_code: None,
+        bounce_severity: None,
+        bounce_reason: None,
+        tag: None,
+        message_id: None,
+        sender: Some("app@example.com".into()),
+        size: None,
+        nrcpt: None,
+        client: None,
+        position: 0,
+    }
+}
+
+#[tokio::test]
+async fn sustained_ingest_on_sqlite_checkpoints_and_truncates_the_wal() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    if db.backend != "sqlite" {
+        assert_eq!(store.checkpoint_wal().await.unwrap(), None);
+        return;
+    }
+    let created = store
+        .create_tenant_with_admin_key("t", &[], &[])
+        .await
+        .unwrap();
+    let tenant = relaywatch_domain::TenantId(created.tenant.id);
+    let wal = std::path::PathBuf::from(format!(
+        "{}-wal",
+        db.url
+            .trim_start_matches("sqlite://")
+            .trim_end_matches("?mode=rwc")
+    ));
+    store.set_wal_checkpoint_rows(100);
+    let now = chrono::Utc::now();
+    for batch in 0..6 {
+        let rows = (0..40)
+            .map(|n| delivery_row(tenant, &format!("Q{batch}X{n}"), now))
+            .collect();
+        assert_eq!(store.ingest(rows, vec![]).await.unwrap().accepted, 40);
+    }
+    // 240 attempts and as many messages: the background checkpoint ran at least once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.wal_checkpoints_completed() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(store.wal_checkpoints_completed() >= 1);
+    // With no reader holding an old snapshot, a checkpoint copies every frame and leaves an empty file.
+    let c = store
+        .checkpoint_wal()
+        .await
+        .unwrap()
+        .expect("SQLite reports");
+    assert!(!c.busy, "{c:?}");
+    assert_eq!(c.wal_frames, c.checkpointed_frames, "{c:?}");
+    assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+    // Nothing was lost on the way.
+    assert_eq!(
+        store
+            .recipient_history(tenant, "Q5X39@example.org", 10)
             .await
             .unwrap()
             .len(),

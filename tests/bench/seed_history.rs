@@ -216,7 +216,7 @@ async fn main() {
     let mut day = start.date_naive();
     while day <= now.date_naive() {
         store
-            .ensure_delivery_partitions(day, 1)
+            .ensure_delivery_partitions(day, 1, 1)
             .await
             .expect("partitions");
         day += chrono::Duration::days(1);

@@ -282,6 +282,7 @@ impl Store {
                 .await?;
         }
         txn.commit().await?;
+        self.wrote_rows(accepted + message_rows.len() as u64);
         Ok(IngestCounts {
             accepted,
             duplicate: total - accepted,

@@ -22,6 +22,7 @@ pub mod sending_domains;
 pub mod sending_ips;
 pub mod tenants;
 pub mod users;
+pub mod wal;
 pub mod webhooks;
 
 use relaywatch_migrations::{Migrator, MigratorTrait};
@@ -105,6 +106,8 @@ pub struct Store {
     db: DatabaseConnection,
     /// This node's memory of event subscriptions (see [`events::EventCache`]).
     events: std::sync::Arc<events::EventCache>,
+    /// SQLite's WAL growth under sustained writes (see [`wal`]).
+    wal: std::sync::Arc<wal::WalGuard>,
 }
 
 impl Store {
@@ -136,6 +139,7 @@ impl Store {
         Self {
             db,
             events: Default::default(),
+            wal: Default::default(),
         }
     }
 

@@ -33,12 +33,9 @@ impl Store {
         let tenants = tenant::Entity::find().all(self.connection()).await?;
         let mut report = RetentionReport::default();
         if self.connection().get_database_backend() == DbBackend::Postgres {
-            let longest = tenants
-                .iter()
-                .map(|t| t.retention_days)
-                .max()
-                .unwrap_or(crate::tenants::DEFAULT_RETENTION_DAYS);
-            report.dropped_partitions = self.drop_expired_partitions(now, longest).await?;
+            report.dropped_partitions = self
+                .drop_expired_partitions(now, longest_retention(&tenants))
+                .await?;
         }
         for t in tenants {
             let cutoff = now - Duration::days(i64::from(t.retention_days.max(1)));
@@ -115,11 +112,14 @@ impl Store {
         }
     }
 
-    /// PostgreSQL only: creates the daily partitions from yesterday to `days_ahead` days from `today`. A day whose rows
-    /// already sit in the default partition (a backfill) keeps them there; that is logged, not an error.
+    /// PostgreSQL only: creates the daily partitions from `days_back` days before `today` to `days_ahead` days after.
+    /// Going back as far as retention reaches means a backfill of older logs lands in its days too, and expires
+    /// with them by a partition drop. A day whose rows already sit in the default partition (from before its
+    /// partition existed) keeps them there, where retention deletes them row by row; that is logged, not an error.
     pub async fn ensure_delivery_partitions(
         &self,
         today: NaiveDate,
+        days_back: u32,
         days_ahead: u32,
     ) -> StoreResult<Vec<String>> {
         let db = self.connection();
@@ -127,7 +127,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut created = Vec::new();
-        for offset in -1..=i64::from(days_ahead) {
+        for offset in -i64::from(days_back)..=i64::from(days_ahead) {
             let day = today + Duration::days(offset);
             let name = partition_name(day);
             let next = day + Duration::days(1);
@@ -142,6 +142,12 @@ impl Store {
             }
         }
         Ok(created)
+    }
+
+    /// The longest history any tenant keeps, in days: how far back partitions are prepared.
+    pub async fn longest_retention_days(&self) -> StoreResult<u32> {
+        let tenants = tenant::Entity::find().all(self.connection()).await?;
+        Ok(longest_retention(&tenants).max(1) as u32)
     }
 
     async fn drop_expired_partitions(
@@ -177,4 +183,13 @@ impl Store {
         }
         Ok(dropped)
     }
+}
+
+/// The longest retention of these tenants (the default when there are none).
+fn longest_retention(tenants: &[tenant::Model]) -> i32 {
+    tenants
+        .iter()
+        .map(|t| t.retention_days)
+        .max()
+        .unwrap_or(crate::tenants::DEFAULT_RETENTION_DAYS)
 }

@@ -39,8 +39,9 @@ pub async fn run_once(
     store: &Store,
     now: DateTime<Utc>,
 ) -> Result<Report, relaywatch_store::StoreError> {
+    let days_back = store.longest_retention_days().await?;
     store
-        .ensure_delivery_partitions(now.date_naive(), PARTITION_DAYS_AHEAD)
+        .ensure_delivery_partitions(now.date_naive(), days_back, PARTITION_DAYS_AHEAD)
         .await?;
     let retention = store.apply_retention_all_tenants(now).await?;
     let cutoff = now - chrono::Duration::days(RETIRED_KEY_GRACE_DAYS);
