@@ -16,6 +16,7 @@ mod m20261129_000006_recipient_domain_providers;
 mod m20261129_000007_observed_dkim_selectors;
 mod m20261129_000008_sending_ip_helo;
 mod m20261129_000009_lookup_indexes;
+mod m20261129_000010_bare_message_ids;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_observed_dkim_selectors::Migration),
             Box::new(m20261129_000008_sending_ip_helo::Migration),
             Box::new(m20261129_000009_lookup_indexes::Migration),
+            Box::new(m20261129_000010_bare_message_ids::Migration),
         ]
     }
 }

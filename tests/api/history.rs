@@ -66,6 +66,43 @@ async fn every_tagged_message_of_the_lab_log_is_found_with_each_recipients_outco
         }
     }
     assert!(checked > 400, "{checked} recipients checked");
+    // Message-IDs as the agent sends them (bare) find their messages.
+    let mut looked_up = 0;
+    for r in records
+        .iter()
+        .filter(|r| r["kind"] == "delivery")
+        .step_by(20)
+    {
+        let Some(mid) = r["message_id"].as_str() else {
+            continue;
+        };
+        assert!(!mid.starts_with('<'), "the agent sends {mid}");
+        let found = app
+            .get(
+                &format!("/v1/messages?message_id={}", urlencode(mid)),
+                &app.admin_key,
+            )
+            .await;
+        let items = found.body["items"].as_array().unwrap();
+        assert!(
+            items.iter().any(|m| m["queue_id"] == r["queue_id"]),
+            "{mid}: {}",
+            found.text
+        );
+        looked_up += 1;
+    }
+    assert!(looked_up > 30, "{looked_up} Message-IDs looked up");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -92,6 +129,15 @@ async fn a_message_trail_lists_every_attempt_in_order() {
         list.text
     );
     let m = &items[0];
+    // Sent with brackets, stored and shown bare; the bracketed form finds it too.
+    assert_eq!(m["message_id"], "Q7@app.example.com");
+    let bracketed = app
+        .get(
+            "/v1/messages?message_id=%3CQ7@app.example.com%3E",
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(bracketed.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(m["recipients"][0]["status"], "sent");
     assert_eq!(m["recipients"][0]["attempts"], 2);
     let id = m["id"].as_str().unwrap();

@@ -288,3 +288,76 @@ async fn sustained_ingest_on_sqlite_checkpoints_and_truncates_the_wal() {
         1
     );
 }
+
+#[tokio::test]
+async fn message_ids_stored_with_angle_brackets_are_made_bare_by_the_migration() {
+    use relaywatch_migrations::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    let db = TestDatabase::create().await;
+    let store = relaywatch_store::Store::connect(&db.url).await.unwrap();
+    // The schema as it was before migration 000010, with a message ingested then.
+    Migrator::up(store.connection(), Some(9)).await.unwrap();
+    let created = store
+        .create_tenant_with_admin_key("t", &[], &[])
+        .await
+        .unwrap();
+    let tenant = relaywatch_domain::TenantId(created.tenant.id);
+    let backend = store.connection().get_database_backend();
+    for (id, mid) in [
+        (uuid::Uuid::now_v7(), "<old.1@app.example>"),
+        (uuid::Uuid::now_v7(), "<malformed@app.example"),
+    ] {
+        store
+            .connection()
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                match backend {
+                    sea_orm::DbBackend::Postgres => {
+                        "INSERT INTO messages (id, tenant_id, host, instance, queue_id, message_id, first_seen_at, \
+                         last_seen_at) VALUES ($1, $2, 'mx1', 'postfix', 'Q1', $3, $4, $4)"
+                    }
+                    _ => {
+                        "INSERT INTO messages (id, tenant_id, host, instance, queue_id, message_id, first_seen_at, \
+                         last_seen_at) VALUES (?, ?, 'mx1', 'postfix', 'Q1', ?, ?, ?)"
+                    }
+                },
+                match backend {
+                    sea_orm::DbBackend::Postgres => vec![
+                        id.into(),
+                        tenant.as_uuid().into(),
+                        mid.into(),
+                        chrono::Utc::now().into(),
+                    ],
+                    _ => vec![
+                        id.into(),
+                        tenant.as_uuid().into(),
+                        mid.into(),
+                        chrono::Utc::now().into(),
+                        chrono::Utc::now().into(),
+                    ],
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    store.migrate().await.unwrap();
+    let filter = |mid: &str| relaywatch_store::deliveries::MessageFilter {
+        message_id: Some(mid.to_string()),
+        ..Default::default()
+    };
+    let (found, _) = store
+        .list_messages(tenant, &filter("old.1@app.example"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].message.message_id.as_deref(),
+        Some("old.1@app.example")
+    );
+    // Without a matching pair of brackets the id is kept as written.
+    let (kept, _) = store
+        .list_messages(tenant, &filter("<malformed@app.example"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+}

@@ -50,7 +50,7 @@ WITH m AS MATERIALIZED (
     SELECT m.*,
            'mx' || (h1 % 4 + 1) || '.lab.test' AS host,
            upper(substr(md5('q:' || i), 1, 11)) AS queue_id,
-           '<' || substr(md5('mid:' || i), 1, 12) || '.' || i || '@app.lab.test>' AS message_id,
+           substr(md5('mid:' || i), 1, 12) || '.' || i || '@app.lab.test' AS message_id,
            CASE WHEN h2 % 100 < 30 THEN NULL
                 WHEN h2 % 100 < 40 THEN md5('tag:' || (h3 % 20))
                 ELSE md5('tag:' || (20 + h3 % 50000)) END AS tag,

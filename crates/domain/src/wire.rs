@@ -157,3 +157,28 @@ pub struct Heartbeat {
     #[serde(default)]
     pub last_error: Option<String>,
 }
+
+/// A Message-ID in the form Relaywatch stores and looks up: without the header's angle brackets (`id@host`), which
+/// is how the agent sends it and how operators usually paste it. `<id@host>` and `id@host` name the same message.
+pub fn bare_message_id(id: &str) -> &str {
+    let id = id.trim();
+    id.strip_prefix('<')
+        .and_then(|s| s.strip_suffix('>'))
+        .unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bare_message_id;
+
+    #[test]
+    fn message_ids_lose_their_angle_brackets_only() {
+        assert_eq!(bare_message_id("<a.1@app.example>"), "a.1@app.example");
+        assert_eq!(bare_message_id("a.1@app.example"), "a.1@app.example");
+        assert_eq!(bare_message_id(" <a@b> "), "a@b");
+        // Only a matching pair goes: a malformed id is kept as written.
+        assert_eq!(bare_message_id("<a@b"), "<a@b");
+        assert_eq!(bare_message_id("a@b>"), "a@b>");
+        assert_eq!(bare_message_id("<>"), "");
+    }
+}

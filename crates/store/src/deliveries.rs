@@ -157,7 +157,11 @@ impl Store {
                     host: Set(d.host.clone()),
                     instance: Set(d.instance.clone()),
                     queue_id: Set(d.queue_id.clone()),
-                    message_id: Set(d.message_id.clone()),
+                    // Stored bare, whichever form the client sent, so one equality finds it (migration 000010).
+                    message_id: Set(d
+                        .message_id
+                        .as_deref()
+                        .map(|m| relaywatch_domain::wire::bare_message_id(m).to_string())),
                     tag: Set(d.tag.clone()),
                     sender: Set(d.sender.clone()),
                     sender_domain: Set(sender_domain.clone()),

@@ -114,7 +114,7 @@ pub struct Message {
     pub id: uuid::Uuid,
     pub host: String,
     pub queue_id: String,
-    /// The Message-ID header.
+    /// The Message-ID header, without its angle brackets (`id@host`).
     pub message_id: Option<String>,
     /// The application's tag header value.
     pub tag: Option<String>,
@@ -244,14 +244,9 @@ pub async fn list(
         })?),
         None => None,
     };
-    // Postfix logs the Message-ID with its angle brackets.
-    let message_id = non_empty(&q.message_id).map(|m| {
-        if m.starts_with('<') {
-            m
-        } else {
-            format!("<{m}>")
-        }
-    });
+    // Stored bare; the header's form with angle brackets finds the same message.
+    let message_id =
+        non_empty(&q.message_id).map(|m| relaywatch_domain::wire::bare_message_id(&m).to_string());
     let filter = MessageFilter {
         tag: non_empty(&q.tag),
         recipient: non_empty(&q.recipient),
