@@ -185,7 +185,7 @@ async fn main() {
                 ("recipient", "recipient"),
                 ("message_id", "message_id"),
             ] {
-                let mut times = Vec::new();
+                let (mut times, mut found) = (Vec::new(), 0usize);
                 for r in base.iter().step_by(step).take(samples) {
                     let Some(value) = r[field].as_str() else {
                         continue;
@@ -199,11 +199,17 @@ async fn main() {
                         .await
                         .expect("server reachable");
                     assert!(res.status().is_success());
-                    let _ = res.bytes().await;
+                    let body = res.bytes().await.unwrap_or_default();
                     times.push(started.elapsed());
+                    // A fast empty answer is no answer: every value was taken from an ingested record.
+                    let items = serde_json::from_slice::<Value>(&body).unwrap_or_default()["items"]
+                        .as_array()
+                        .map_or(0, Vec::len);
+                    found += usize::from(items > 0);
                 }
                 times.sort();
                 println!("lookup_{kind}_count={}", times.len());
+                println!("lookup_{kind}_found={found}");
                 println!("lookup_{kind}_p50_ms={:.2}", percentile(&times, 0.50));
                 println!("lookup_{kind}_p99_ms={:.2}", percentile(&times, 0.99));
                 println!("lookup_{kind}_max_ms={:.2}", percentile(&times, 1.0));
@@ -315,7 +321,7 @@ async fn history(args: &[String], api: &str, client: &reqwest::Client) {
             let (queue, client, key) = (queue.clone(), client.clone(), key.clone());
             tasks.push(tokio::spawn(async move {
                 let mut times = Vec::new();
-                let mut bytes = 0usize;
+                let (mut bytes, mut found) = (0usize, 0usize);
                 loop {
                     let Some(url) = queue.lock().unwrap().pop() else {
                         break;
@@ -332,20 +338,29 @@ async fn history(args: &[String], api: &str, client: &reqwest::Client) {
                     assert!(status.is_success(), "{url}: {status}");
                     times.push(t.elapsed());
                     bytes += body.len();
+                    // Every sample value exists: an empty answer is a lookup that failed, however fast.
+                    let v = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+                    let hits = v["items"]
+                        .as_array()
+                        .or(v["deliveries"].as_array())
+                        .map_or(0, Vec::len);
+                    found += usize::from(hits > 0);
                 }
-                (times, bytes)
+                (times, bytes, found)
             }));
         }
         let mut times = Vec::new();
-        let mut bytes = 0;
+        let (mut bytes, mut found) = (0, 0);
         for t in tasks {
-            let (t, b) = t.await.unwrap();
+            let (t, b, f) = t.await.unwrap();
             times.extend(t);
             bytes += b;
+            found += f;
         }
         let secs = started.elapsed().as_secs_f64();
         times.sort();
         println!("{kind}_count={}", times.len());
+        println!("{kind}_found={found}");
         println!("{kind}_p50_ms={:.2}", percentile(&times, 0.50));
         println!("{kind}_p95_ms={:.2}", percentile(&times, 0.95));
         println!("{kind}_p99_ms={:.2}", percentile(&times, 0.99));
