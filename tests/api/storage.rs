@@ -361,3 +361,61 @@ async fn message_ids_stored_with_angle_brackets_are_made_bare_by_the_migration()
         .unwrap();
     assert_eq!(kept.len(), 1);
 }
+
+#[tokio::test]
+async fn on_sqlite_messages_by_id_use_the_primary_key_with_or_without_statistics() {
+    use sea_orm::ConnectionTrait;
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    if db.backend != "sqlite" {
+        return; // PostgreSQL's autovacuum keeps its own statistics.
+    }
+    let created = store
+        .create_tenant_with_admin_key("t", &[], &[])
+        .await
+        .unwrap();
+    let tenant = relaywatch_domain::TenantId(created.tenant.id);
+    let now = chrono::Utc::now();
+    let rows = (0..300)
+        .map(|n| delivery_row(tenant, &format!("QS{n}"), now))
+        .collect();
+    store.ingest(rows, vec![]).await.unwrap();
+    let plan = || async {
+        let rows = store
+            .connection()
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Sqlite,
+                // The shape of the recipient walk's message fetch (`Store::messages_by_id`).
+                "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE +\"messages\".\"tenant_id\" = ? AND id IN (?, ?, ?)",
+                [
+                    tenant.as_uuid().into(),
+                    uuid::Uuid::now_v7().into(),
+                    uuid::Uuid::now_v7().into(),
+                    uuid::Uuid::now_v7().into(),
+                ],
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    // Without the unary plus SQLite walked the tenant's index here, before and after ANALYZE.
+    let before = plan().await;
+    assert!(before.contains("sqlite_autoindex_messages_1"), "{before}");
+    relaywatch_worker::housekeeping::run_once(&store, now)
+        .await
+        .unwrap();
+    let stats: Vec<_> = store
+        .connection()
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT idx FROM sqlite_stat1 WHERE tbl = 'messages'",
+        ))
+        .await
+        .unwrap();
+    assert!(!stats.is_empty(), "housekeeping analyzed the tables");
+    let after = plan().await;
+    assert!(after.contains("sqlite_autoindex_messages_1"), "{after}");
+}

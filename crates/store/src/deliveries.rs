@@ -495,6 +495,26 @@ pub struct MessageFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+impl MessageFilter {
+    /// The message-level part of the filter, in memory: what [`Store::message_query`] says in SQL, for messages
+    /// fetched by id. (Recipient, status and bounce class are properties of attempts, matched where they are read.)
+    fn admits(&self, m: &message::Model, after: Option<MessageCursor>) -> bool {
+        let eq = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref()
+                .is_none_or(|w| have.as_deref() == Some(w.as_str()))
+        };
+        eq(&self.tag, &m.tag)
+            && eq(&self.message_id, &m.message_id)
+            && eq(&self.sender, &m.sender)
+            && self.from.is_none_or(|from| m.first_seen_at >= from)
+            && self.to.is_none_or(|to| m.first_seen_at < to)
+            && after.is_none_or(|c| {
+                let at = DateTime::from_timestamp_micros(c.first_seen_micros).unwrap_or_default();
+                m.first_seen_at < at || (m.first_seen_at == at && m.id < c.id)
+            })
+    }
+}
+
 /// Keyset position in the newest-first message listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageCursor {
@@ -699,10 +719,10 @@ impl Store {
                 .collect();
             if !new.is_empty() {
                 found.extend(
-                    Self::message_query(tenant, filter, after)
-                        .filter(message::Column::Id.is_in(new))
-                        .all(self.connection())
-                        .await?,
+                    self.messages_by_id(tenant, new)
+                        .await?
+                        .into_iter()
+                        .filter(|m| filter.admits(m, after)),
                 );
             }
             let Some(&(at, id, _)) = walked.last() else {
@@ -717,6 +737,28 @@ impl Store {
         found.sort_by_key(|m| std::cmp::Reverse((m.first_seen_at, m.id)));
         found.truncate(want as usize);
         Ok(found)
+    }
+
+    /// These messages of the tenant, by primary key. The other filters are applied by the caller
+    /// ([`MessageFilter::admits`]): given `tag = ?` or `tenant_id = ?` beside a list of ids, SQLite's planner chose
+    /// to walk that index instead of looking the ids up (0.14 s for 12 ids among 800,000 messages, measured), so only
+    /// the ids are offered to it; on SQLite the tenant condition goes behind a unary plus, which keeps it out of
+    /// index selection and still in the `WHERE` clause.
+    async fn messages_by_id(
+        &self,
+        tenant: TenantId,
+        ids: Vec<Uuid>,
+    ) -> StoreResult<Vec<message::Model>> {
+        let t = tenant.as_uuid();
+        let tenant_condition = match self.connection().get_database_backend() {
+            DbBackend::Sqlite => Expr::cust_with_values("+\"messages\".\"tenant_id\" = ?", [t]),
+            _ => message::Column::TenantId.eq(t),
+        };
+        Ok(message::Entity::find()
+            .filter(tenant_condition)
+            .filter(message::Column::Id.is_in(ids))
+            .all(self.connection())
+            .await?)
     }
 
     pub async fn find_message(

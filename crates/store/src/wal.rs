@@ -1,4 +1,4 @@
-//! SQLite's write-ahead log, kept bounded under sustained ingest.
+//! SQLite upkeep under sustained ingest: the write-ahead log kept bounded, the planner's statistics kept fresh.
 //!
 //! SQLite's automatic checkpoint is passive: it copies what it can from the WAL into the database but never waits
 //! for readers, and the WAL file only starts over once a checkpoint has copied everything while no reader needed
@@ -91,6 +91,20 @@ impl Store {
             self.wal.completed.fetch_add(1, Ordering::Relaxed);
         }
         Ok(Some(checkpoint))
+    }
+
+    /// SQLite only: refreshes the query planner's statistics (`ANALYZE`, sampling at most 1,000 rows per index: a
+    /// few milliseconds at a million attempts). Without them SQLite guessed that `tenant_id = ?` was selective and
+    /// answered "these messages by id" by walking every message of the tenant (0.14 s at 800,000 messages instead
+    /// of 0.1 ms through the primary key).
+    pub async fn refresh_planner_statistics(&self) -> StoreResult<()> {
+        if self.connection().get_database_backend() != DbBackend::Sqlite {
+            return Ok(());
+        }
+        self.connection()
+            .execute_unprepared("PRAGMA analysis_limit = 1000; ANALYZE;")
+            .await?;
+        Ok(())
     }
 
     /// Records `rows` written and, on SQLite, starts a background checkpoint when enough have accumulated. Never

@@ -44,6 +44,7 @@ pub async fn run_once(
         .ensure_delivery_partitions(now.date_naive(), days_back, PARTITION_DAYS_AHEAD)
         .await?;
     let retention = store.apply_retention_all_tenants(now).await?;
+    store.refresh_planner_statistics().await?;
     let cutoff = now - chrono::Duration::days(RETIRED_KEY_GRACE_DAYS);
     let pruned_api_keys = store.prune_retired_api_keys_all_tenants(cutoff).await?;
     Ok(Report {
