@@ -511,12 +511,13 @@ impl Correlator {
                 let id = strip_angle(message_id);
                 m.message_id = (!id.is_empty()).then(|| id.to_owned_string());
             }
-            EventKind::Check {
-                action,
-                value,
-                is_tag,
-                ..
-            } => {
+            EventKind::Check(check) => {
+                let crate::event::CheckLine {
+                    action,
+                    value,
+                    is_tag,
+                    ..
+                } = &**check;
                 let m = self.message(key, qid, time);
                 if *is_tag && m.tag.is_none() {
                     m.tag = Some(value.to_str().trim().to_string());

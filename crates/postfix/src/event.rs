@@ -312,6 +312,40 @@ pub enum PostsuperAction {
     Summary,
 }
 
+/// A header/body check or milter action (see [`EventKind::Check`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckLine<'a> {
+    pub action: CheckAction,
+    /// `header`, `body`, `mime-header`, `nested-header`, or `END-OF-MESSAGE` etc. for milters.
+    pub part: Text<'a>,
+    /// The header name (for header checks), e.g. `X-Relaywatch-Tag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_name: Option<Text<'a>>,
+    /// The header value or the body line.
+    pub value: Text<'a>,
+    /// Whether the header is one of the configured tag headers.
+    pub is_tag: bool,
+    /// `local` or `host[addr]`.
+    pub client: Text<'a>,
+    pub envelope: Envelope<'a>,
+    /// The optional text of the rule (`delivery-tag`, `5.7.1 Message content rejected`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<Text<'a>>,
+    pub milter: bool,
+}
+
+/// An access-control decision (see [`EventKind::Reject`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RejectLine<'a> {
+    /// `reject`, `milter-reject`, `hold`, `discard`, `warn`, `filter`, `redirect`.
+    pub action: Text<'a>,
+    /// The SMTP stage: `RCPT`, `MAIL`, `EHLO`, `HELO`, `CONNECT`, `DATA`, `BDAT`, `END-OF-MESSAGE`, `VRFY`, `ETRN`.
+    pub stage: Text<'a>,
+    pub client: Client<'a>,
+    pub reply: Reply<'a>,
+    pub envelope: Envelope<'a>,
+}
+
 /// The event kinds. Each variant names the line it comes from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -338,26 +372,9 @@ pub enum EventKind<'a> {
     MessageId { message_id: Text<'a> },
     /// cleanup: `resent-message-id=<...>`.
     ResentMessageId { message_id: Text<'a> },
-    /// cleanup: a header/body check or milter action with the header that matched.
-    Check {
-        action: CheckAction,
-        /// `header`, `body`, `mime-header`, `nested-header`, or `END-OF-MESSAGE` etc. for milters.
-        part: Text<'a>,
-        /// The header name (for header checks), e.g. `X-Relaywatch-Tag`.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        header_name: Option<Text<'a>>,
-        /// The header value or the body line.
-        value: Text<'a>,
-        /// Whether the header is one of the configured tag headers.
-        is_tag: bool,
-        /// `local` or `host[addr]`.
-        client: Text<'a>,
-        envelope: Envelope<'a>,
-        /// The optional text of the rule (`delivery-tag`, `5.7.1 Message content rejected`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        text: Option<Text<'a>>,
-        milter: bool,
-    },
+    /// cleanup: a header/body check or milter action with the header that matched. Boxed, like deliveries: the
+    /// largest kinds would make every event as large.
+    Check(Box<CheckLine<'a>>),
     /// pickup: `uid=N from=<...>` (mail submitted with sendmail).
     Pickup {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -390,15 +407,7 @@ pub enum EventKind<'a> {
     },
     /// smtpd/postscreen/cleanup access-control decisions: `reject: RCPT from host[addr]: 550 5.1.1 ...; from=<> to=<> ...`
     /// with or without a queue id (`NOQUEUE`), and `milter-reject`, `hold`, `discard`, `filter`, `redirect`, `warn`.
-    Reject {
-        /// `reject`, `milter-reject`, `hold`, `discard`, `warn`, `filter`, `redirect`.
-        action: Text<'a>,
-        /// The SMTP stage: `RCPT`, `MAIL`, `EHLO`, `HELO`, `CONNECT`, `DATA`, `BDAT`, `END-OF-MESSAGE`, `VRFY`, `ETRN`.
-        stage: Text<'a>,
-        client: Client<'a>,
-        reply: Reply<'a>,
-        envelope: Envelope<'a>,
-    },
+    Reject(Box<RejectLine<'a>>),
     /// smtpd: `lost connection after DATA from host[addr]`.
     LostConnection { after: Text<'a>, client: Client<'a> },
     /// smtpd: `timeout after EHLO from host[addr]`.

@@ -6,8 +6,8 @@ use std::cell::Cell;
 use memchr::{memchr, memrchr};
 
 use crate::event::{
-    CheckAction, Client, Delays, DeliveryLine, Envelope, Event, EventKind, Header, NoticeKind,
-    PostsuperAction, Program, Status, Text, TlsSession,
+    CheckAction, CheckLine, Client, Delays, DeliveryLine, Envelope, Event, EventKind, Header,
+    NoticeKind, PostsuperAction, Program, RejectLine, Status, Text, TlsSession,
 };
 use crate::reply::Reply;
 use crate::time::Timestamp;
@@ -364,7 +364,7 @@ impl Parser {
         };
         let is_tag =
             header_name.is_some_and(|n| self.tag_headers.iter().any(|t| t.eq_ignore_ascii_case(n)));
-        Some(EventKind::Check {
+        Some(EventKind::Check(Box::new(CheckLine {
             action,
             part: Text(part),
             header_name: header_name.map(Text),
@@ -374,7 +374,7 @@ impl Parser {
             envelope,
             text: text.map(Text),
             milter,
-        })
+        })))
     }
 }
 
@@ -865,13 +865,13 @@ fn parse_reject(m: &[u8]) -> Option<EventKind<'_>> {
         Some(i) => (&rest[..i], parse_envelope(&rest[i + 2..]).0),
         None => (rest, Envelope::default()),
     };
-    Some(EventKind::Reject {
+    Some(EventKind::Reject(Box::new(RejectLine {
         action: Text(action),
         stage: Text(stage),
         client,
         reply: Reply::parse(reply),
         envelope,
-    })
+    })))
 }
 
 /// `<what> after <STAGE> from host[addr]` (lost connection, timeout, too many errors).
@@ -1351,7 +1351,10 @@ mod tests {
             ..Default::default()
         });
         let e = parser.parse_line(b"Nov 28 22:44:44 mail postfix/cleanup[19446]: A4D05B6349: info: header X-Delivery-Tag: 895e4b4c from localhost[127.0.0.1]; from=<noreply@lab.test> to=<li.na@example.test> proto=ESMTP helo=<client.lab.test>: delivery-tag");
-        let EventKind::Check {
+        let EventKind::Check(check) = e.kind else {
+            panic!()
+        };
+        let CheckLine {
             action,
             header_name,
             value,
@@ -1360,10 +1363,7 @@ mod tests {
             envelope,
             text,
             ..
-        } = e.kind
-        else {
-            panic!()
-        };
+        } = *check;
         assert_eq!(action, CheckAction::Info);
         assert_eq!(header_name.unwrap(), "X-Delivery-Tag");
         assert_eq!(value, "895e4b4c");
@@ -1379,16 +1379,16 @@ mod tests {
         let e = p(
             "Nov 28 22:44:44 mail postfix/smtpd[19447]: NOQUEUE: reject: RCPT from unknown[127.0.0.2]: 554 5.7.1 <chloe.dubois@outside.test>: Relay access denied; from=<app@lab.test> to=<chloe.dubois@outside.test> proto=ESMTP helo=<desktop-2.outside.test>",
         );
-        let EventKind::Reject {
+        let EventKind::Reject(reject) = e.kind else {
+            panic!()
+        };
+        let RejectLine {
             action,
             stage,
             client,
             reply,
             envelope,
-        } = e.kind
-        else {
-            panic!()
-        };
+        } = *reject;
         assert_eq!((action, stage), (Text(b"reject"), Text(b"RCPT")));
         assert_eq!(client.addr.unwrap(), "127.0.0.2");
         assert_eq!(reply.code, Some(554));
