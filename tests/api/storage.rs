@@ -50,13 +50,7 @@ async fn migrations_apply_from_empty_and_are_idempotent() {
 
 #[tokio::test]
 async fn housekeeping_prunes_only_long_retired_keys() {
-    let db = TestDatabase::create().await;
-    let store = db.store().await;
-    let created = store
-        .create_tenant_with_admin_key("t", &[], &[])
-        .await
-        .unwrap();
-    let tenant = relaywatch_domain::TenantId(created.tenant.id);
+    let (_db, store, tenant) = migrated_with_tenant().await;
     let key = |name| NewKey {
         name,
         scopes: [Scope::Read].into_iter().collect::<ScopeSet>(),
@@ -96,13 +90,7 @@ async fn housekeeping_prunes_only_long_retired_keys() {
 
 #[tokio::test]
 async fn expiry_drops_whole_days_on_postgres_and_deletes_rows_on_sqlite() {
-    let db = TestDatabase::create().await;
-    let store = db.store().await;
-    let created = store
-        .create_tenant_with_admin_key("t", &[], &[])
-        .await
-        .unwrap();
-    let tenant = relaywatch_domain::TenantId(created.tenant.id);
+    let (db, store, tenant) = migrated_with_tenant().await;
     let now = chrono::Utc::now();
     let old_day = now - chrono::Duration::days(40);
     // A day prepared long ago, as the worker would have done then.
@@ -154,13 +142,7 @@ async fn expiry_drops_whole_days_on_postgres_and_deletes_rows_on_sqlite() {
 #[tokio::test]
 async fn housekeeping_prepares_days_back_to_retention_so_a_backfill_lands_in_its_day() {
     use sea_orm::ConnectionTrait;
-    let db = TestDatabase::create().await;
-    let store = db.store().await;
-    let created = store
-        .create_tenant_with_admin_key("t", &[], &[])
-        .await
-        .unwrap();
-    let tenant = relaywatch_domain::TenantId(created.tenant.id);
+    let (db, store, tenant) = migrated_with_tenant().await;
     let now = chrono::Utc::now();
     relaywatch_worker::housekeeping::run_once(&store, now)
         .await
@@ -238,17 +220,11 @@ fn delivery_row(
 
 #[tokio::test]
 async fn sustained_ingest_on_sqlite_checkpoints_and_truncates_the_wal() {
-    let db = TestDatabase::create().await;
-    let store = db.store().await;
+    let (db, store, tenant) = migrated_with_tenant().await;
     if db.backend != "sqlite" {
         assert_eq!(store.checkpoint_wal().await.unwrap(), None);
         return;
     }
-    let created = store
-        .create_tenant_with_admin_key("t", &[], &[])
-        .await
-        .unwrap();
-    let tenant = relaywatch_domain::TenantId(created.tenant.id);
     let wal = std::path::PathBuf::from(format!(
         "{}-wal",
         db.url
@@ -269,12 +245,20 @@ async fn sustained_ingest_on_sqlite_checkpoints_and_truncates_the_wal() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(store.wal_checkpoints_completed() >= 1);
-    // With no reader holding an old snapshot, a checkpoint copies every frame and leaves an empty file.
-    let c = store
-        .checkpoint_wal()
-        .await
-        .unwrap()
-        .expect("SQLite reports");
+    // With no reader holding an old snapshot, a checkpoint copies every frame and leaves an empty file (once a
+    // background checkpoint started by the last batches has finished: of two at once, one is told busy).
+    let checkpoint = || async {
+        store
+            .checkpoint_wal()
+            .await
+            .unwrap()
+            .expect("SQLite reports")
+    };
+    let mut c = checkpoint().await;
+    while c.busy && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        c = checkpoint().await;
+    }
     assert!(!c.busy, "{c:?}");
     assert_eq!(c.wal_frames, c.checkpointed_frames, "{c:?}");
     assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
@@ -365,16 +349,10 @@ async fn message_ids_stored_with_angle_brackets_are_made_bare_by_the_migration()
 #[tokio::test]
 async fn on_sqlite_messages_by_id_use_the_primary_key_with_or_without_statistics() {
     use sea_orm::ConnectionTrait;
-    let db = TestDatabase::create().await;
-    let store = db.store().await;
+    let (db, store, tenant) = migrated_with_tenant().await;
     if db.backend != "sqlite" {
         return; // PostgreSQL's autovacuum keeps its own statistics.
     }
-    let created = store
-        .create_tenant_with_admin_key("t", &[], &[])
-        .await
-        .unwrap();
-    let tenant = relaywatch_domain::TenantId(created.tenant.id);
     let now = chrono::Utc::now();
     let rows = (0..300)
         .map(|n| delivery_row(tenant, &format!("QS{n}"), now))
@@ -418,4 +396,20 @@ async fn on_sqlite_messages_by_id_use_the_primary_key_with_or_without_statistics
     assert!(!stats.is_empty(), "housekeeping analyzed the tables");
     let after = plan().await;
     assert!(after.contains("sqlite_autoindex_messages_1"), "{after}");
+}
+
+/// A fresh, migrated database of the run's backend with one tenant.
+async fn migrated_with_tenant() -> (
+    TestDatabase,
+    relaywatch_store::Store,
+    relaywatch_domain::TenantId,
+) {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let created = store
+        .create_tenant_with_admin_key("t", &[], &[])
+        .await
+        .unwrap();
+    let tenant = relaywatch_domain::TenantId(created.tenant.id);
+    (db, store, tenant)
 }
