@@ -26,6 +26,11 @@ def problems():
         if len(items) != 1:
             out.append(f"tag {tag}: {len(items)} messages, expected 1")
             continue
+        # By Message-ID, bare as Postfix's log has it once the agent read it, and with the header's angle brackets.
+        for query in (f"{tag}@e2e.test", f"%3C{tag}@e2e.test%3E"):
+            by_id = get("/v1/messages?message_id=" + query).get("items", [])
+            if [m["id"] for m in by_id] != [items[0]["id"]]:
+                out.append(f"tag {tag}: message_id={query} found {[m['id'] for m in by_id]}, expected {items[0]['id']}")
         seen = {r["recipient"]: r for r in items[0]["recipients"]}
         for rcpt in rcpts:
             status, dsn, text = EXPECT[next(p for p in EXPECT if rcpt.startswith(p))]

@@ -21,6 +21,8 @@ with smtplib.SMTP("127.0.0.1", 25, timeout=30) as s:
         m["To"] = ", ".join(rcpts)
         m["Subject"] = f"e2e {name}"
         m["X-Relaywatch-Tag"] = tag
+        # The application's own Message-ID: check.py looks each message up by it, as an operator would.
+        m["Message-ID"] = f"<{tag}@e2e.test>"
         m.set_content("end-to-end test message\n")
         s.send_message(m, from_addr="app@e2e.test", to_addrs=rcpts)
         out[tag] = {r: expected[next(p for p in expected if r.startswith(p))] for r in rcpts}
