@@ -24,8 +24,8 @@ fn run(
     let (mut a, mut f) = (Vec::new(), Vec::new());
     for r in out {
         match r {
-            Record::Delivery(d) => a.push(d),
-            Record::Finished(m) => f.push(m),
+            Record::Delivery(d) => a.push(*d),
+            Record::Finished(m) => f.push(*m),
         }
     }
     (a, f, c)

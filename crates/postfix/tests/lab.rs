@@ -37,8 +37,8 @@ fn correlate_all(log: &[u8]) -> (Vec<DeliveryAttempt>, Vec<MessageFinished>, usi
     let (mut attempts, mut finished) = (Vec::new(), Vec::new());
     for r in out {
         match r {
-            Record::Delivery(a) => attempts.push(a),
-            Record::Finished(f) => finished.push(f),
+            Record::Delivery(a) => attempts.push(*a),
+            Record::Finished(f) => finished.push(*f),
         }
     }
     (attempts, finished, unknown)
@@ -277,7 +277,7 @@ fn checkpoint_in_the_middle_changes_nothing() {
     let resumed: Vec<DeliveryAttempt> = out
         .into_iter()
         .filter_map(|r| match r {
-            Record::Delivery(a) => Some(a),
+            Record::Delivery(a) => Some(*a),
             Record::Finished(_) => None,
         })
         .collect();
