@@ -17,6 +17,7 @@ mod m20261129_000007_observed_dkim_selectors;
 mod m20261129_000008_sending_ip_helo;
 mod m20261129_000009_lookup_indexes;
 mod m20261129_000010_bare_message_ids;
+mod statements;
 
 pub struct Migrator;
 

@@ -5,21 +5,13 @@
 //! so `(id, attempt_at)` is as unique as `id`). A default partition catches rows outside the prepared days
 //! (backfills of old logs). SQLite gets the same columns in one plain table.
 
+use crate::statements::index;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn index(table: &'static str, name: &str, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut idx = Index::create();
-    idx.name(format!("ix_{table}_{name}")).table(table);
-    for c in cols {
-        idx.col(*c);
-    }
-    idx.to_owned()
-}
 
 fn deliveries_table() -> TableCreateStatement {
     Table::create()

@@ -10,25 +10,10 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::statements::{drop_index, index};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn index(table: &'static str, name: &str, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut idx = Index::create();
-    idx.name(format!("ix_{table}_{name}")).table(table);
-    for c in cols {
-        idx.col(*c);
-    }
-    idx.to_owned()
-}
-
-fn drop(table: &'static str, name: &str) -> IndexDropStatement {
-    Index::drop()
-        .name(format!("ix_{table}_{name}"))
-        .table(table)
-        .if_exists()
-        .to_owned()
-}
 
 const NEW: &[(&str, &str, &[&str])] = &[
     (
@@ -70,7 +55,7 @@ impl MigrationTrait for Migration {
             manager.create_index(index(table, name, cols)).await?;
         }
         for (table, name, _) in OLD {
-            manager.drop_index(drop(table, name)).await?;
+            manager.drop_index(drop_index(table, name)).await?;
         }
         Ok(())
     }
@@ -80,7 +65,7 @@ impl MigrationTrait for Migration {
             manager.create_index(index(table, name, cols)).await?;
         }
         for (table, name, _) in NEW {
-            manager.drop_index(drop(table, name)).await?;
+            manager.drop_index(drop_index(table, name)).await?;
         }
         Ok(())
     }

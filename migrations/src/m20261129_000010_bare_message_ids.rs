@@ -10,8 +10,17 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::statements::{drop_index, index};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
+
+const NEW: (&str, &str, &[&str]) = (
+    "messages",
+    "message_id_first_seen",
+    &["tenant_id", "message_id", "first_seen_at", "id"],
+);
+const OLD: (&str, &str, &[&str]) = ("messages", "message_id", &["tenant_id", "message_id"]);
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -23,49 +32,13 @@ impl MigrationTrait for Migration {
                  WHERE message_id LIKE '<%>'",
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_messages_message_id_first_seen")
-                    .table("messages")
-                    .col("tenant_id")
-                    .col("message_id")
-                    .col("first_seen_at")
-                    .col("id")
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("ix_messages_message_id")
-                    .table("messages")
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await
+        manager.create_index(index(NEW.0, NEW.1, NEW.2)).await?;
+        manager.drop_index(drop_index(OLD.0, OLD.1)).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // The brackets are not put back: both forms name the same message.
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_messages_message_id")
-                    .table("messages")
-                    .col("tenant_id")
-                    .col("message_id")
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("ix_messages_message_id_first_seen")
-                    .table("messages")
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await
+        manager.create_index(index(OLD.0, OLD.1, OLD.2)).await?;
+        manager.drop_index(drop_index(NEW.0, NEW.1)).await
     }
 }

@@ -202,10 +202,7 @@ async fn main() {
                     let body = res.bytes().await.unwrap_or_default();
                     times.push(started.elapsed());
                     // A fast empty answer is no answer: every value was taken from an ingested record.
-                    let items = serde_json::from_slice::<Value>(&body).unwrap_or_default()["items"]
-                        .as_array()
-                        .map_or(0, Vec::len);
-                    found += usize::from(items > 0);
+                    found += usize::from(answered(&body));
                 }
                 times.sort();
                 println!("lookup_{kind}_count={}", times.len());
@@ -339,12 +336,7 @@ async fn history(args: &[String], api: &str, client: &reqwest::Client) {
                     times.push(t.elapsed());
                     bytes += body.len();
                     // Every sample value exists: an empty answer is a lookup that failed, however fast.
-                    let v = serde_json::from_slice::<Value>(&body).unwrap_or_default();
-                    let hits = v["items"]
-                        .as_array()
-                        .or(v["deliveries"].as_array())
-                        .map_or(0, Vec::len);
-                    found += usize::from(hits > 0);
+                    found += usize::from(answered(&body));
                 }
                 (times, bytes, found)
             }));
@@ -371,4 +363,13 @@ async fn history(args: &[String], api: &str, client: &reqwest::Client) {
             times.len() as f64 / secs
         );
     }
+}
+
+/// Whether a lookup's answer lists something: messages (`items`) or an address's deliveries.
+fn answered(body: &[u8]) -> bool {
+    let v = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    v["items"]
+        .as_array()
+        .or(v["deliveries"].as_array())
+        .is_some_and(|list| !list.is_empty())
 }

@@ -509,7 +509,7 @@ impl MessageFilter {
             && self.from.is_none_or(|from| m.first_seen_at >= from)
             && self.to.is_none_or(|to| m.first_seen_at < to)
             && after.is_none_or(|c| {
-                let at = DateTime::from_timestamp_micros(c.first_seen_micros).unwrap_or_default();
+                let at = c.first_seen_at();
                 m.first_seen_at < at || (m.first_seen_at == at && m.id < c.id)
             })
     }
@@ -523,6 +523,10 @@ pub struct MessageCursor {
 }
 
 impl MessageCursor {
+    fn first_seen_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.first_seen_micros).unwrap_or_default()
+    }
+
     pub fn encode(&self) -> String {
         format!("{}_{}", self.first_seen_micros, self.id.simple())
     }
@@ -571,7 +575,7 @@ impl Store {
             q = q.filter(message::Column::FirstSeenAt.lt(to));
         }
         if let Some(c) = after {
-            let at = DateTime::from_timestamp_micros(c.first_seen_micros).unwrap_or_default();
+            let at = c.first_seen_at();
             q = q.filter(
                 sea_orm::Condition::any()
                     .add(message::Column::FirstSeenAt.lt(at))
@@ -749,16 +753,26 @@ impl Store {
         tenant: TenantId,
         ids: Vec<Uuid>,
     ) -> StoreResult<Vec<message::Model>> {
+        let backend = self.connection().get_database_backend();
+        Ok(Self::messages_by_id_query(backend, tenant, ids)
+            .all(self.connection())
+            .await?)
+    }
+
+    /// The query of [`Store::messages_by_id`] (public so a test can ask SQLite for its plan).
+    pub fn messages_by_id_query(
+        backend: DbBackend,
+        tenant: TenantId,
+        ids: Vec<Uuid>,
+    ) -> sea_orm::Select<message::Entity> {
         let t = tenant.as_uuid();
-        let tenant_condition = match self.connection().get_database_backend() {
+        let tenant_condition = match backend {
             DbBackend::Sqlite => Expr::cust_with_values("+\"messages\".\"tenant_id\" = ?", [t]),
             _ => message::Column::TenantId.eq(t),
         };
-        Ok(message::Entity::find()
+        message::Entity::find()
             .filter(tenant_condition)
             .filter(message::Column::Id.is_in(ids))
-            .all(self.connection())
-            .await?)
     }
 
     pub async fn find_message(
