@@ -12,6 +12,7 @@ use clap::Args;
 use relaywatch_postfix::correlate::{DeliveryAttempt, Record};
 use relaywatch_postfix::{
     BounceClass, Correlator, CorrelatorConfig, DEFAULT_TAG_HEADER, EventKind, Parser, ParserConfig,
+    Status,
 };
 use serde::Serialize;
 
@@ -110,9 +111,35 @@ struct Totals {
     lines: u64,
     unknown_lines: u64,
     not_postfix_lines: u64,
-    deliveries: BTreeMap<&'static str, u64>,
+    /// Delivery attempts by `Status as usize`: an array, not a map keyed by name, since it is counted per record.
+    deliveries: [u64; STATUSES.len()],
     bounce_reasons: BTreeMap<String, u64>,
     messages_finished: u64,
+}
+
+/// Every status, in declaration order (so `STATUSES[s as usize] == s`).
+const STATUSES: [Status; 9] = [
+    Status::Sent,
+    Status::Deferred,
+    Status::Bounced,
+    Status::Expired,
+    Status::ForceExpired,
+    Status::Undeliverable,
+    Status::UndeliverableButNotCached,
+    Status::Deliverable,
+    Status::Other,
+];
+
+impl Totals {
+    /// The statuses seen, by name.
+    fn deliveries_by_status(&self) -> BTreeMap<&'static str, u64> {
+        STATUSES
+            .iter()
+            .zip(self.deliveries)
+            .filter(|&(_, n)| n > 0)
+            .map(|(s, n)| (s.as_str(), n))
+            .collect()
+    }
 }
 
 pub fn run(args: ParseArgs) -> Result<()> {
@@ -165,7 +192,7 @@ pub fn run(args: ParseArgs) -> Result<()> {
             "lines": totals.lines,
             "unknown_lines": totals.unknown_lines,
             "not_postfix_lines": totals.not_postfix_lines,
-            "deliveries": totals.deliveries,
+            "deliveries": totals.deliveries_by_status(),
             "messages_finished": totals.messages_finished,
             "in_flight": correlator.in_flight(),
             "evicted": correlator.evicted(),
@@ -281,7 +308,7 @@ fn emit(
     for r in records.drain(..) {
         match r {
             Record::Delivery(a) => {
-                *totals.deliveries.entry(a.status.as_str()).or_default() += 1;
+                totals.deliveries[a.status as usize] += 1;
                 if let Some(c) = a.bounce_class
                     && !args.json
                     && !args.stats
@@ -320,7 +347,7 @@ fn summary(out: &mut impl Write, t: &Totals, c: &Correlator, seconds: f64) -> Re
         c.abandoned()
     )?;
     writeln!(out, "delivery attempts by status:")?;
-    for (status, n) in &t.deliveries {
+    for (status, n) in t.deliveries_by_status() {
         writeln!(out, "  {status:<15} {n}")?;
     }
     if !t.bounce_reasons.is_empty() {
@@ -405,6 +432,13 @@ mod tests {
                 expected,
                 "buffer of {capacity} bytes"
             );
+        }
+    }
+
+    #[test]
+    fn statuses_are_listed_in_declaration_order() {
+        for (i, s) in STATUSES.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?}");
         }
     }
 }

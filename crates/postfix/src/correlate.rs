@@ -970,7 +970,16 @@ impl Context {
 
 fn client_text(c: &crate::event::Client<'_>) -> String {
     match c.addr {
-        Some(addr) => format!("{}[{}]", c.name, addr),
+        // Built by hand: `format!` cost as much as the rest of the `client=` line's handling.
+        Some(addr) => {
+            let (name, addr) = (c.name.to_str(), addr.to_str());
+            let mut s = String::with_capacity(name.len() + addr.len() + 2);
+            s.push_str(&name);
+            s.push('[');
+            s.push_str(&addr);
+            s.push(']');
+            s
+        }
         None => c.name.to_owned_string(),
     }
 }
@@ -1039,15 +1048,17 @@ pub fn attempt_id(a: &DeliveryAttempt) -> String {
     let hi = (u128::from(millis) << 80) | (0x7u128 << 76) | (u128::from(rand_a) << 64);
     let v = hi | (0b10u128 << 62) | u128::from(rand_b);
     // Written into a fixed buffer and copied once: pushing 36 chars one at a time was a twentieth of `parse`'s time.
+    // A byte at a time, two digits each: shifting the 128-bit value once per digit cost twice as much.
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut text = [b'-'; 36];
     let mut at = 0;
-    for i in 0..32 {
-        if matches!(i, 8 | 12 | 16 | 20) {
+    for (i, byte) in v.to_be_bytes().into_iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
             at += 1;
         }
-        text[at] = HEX[((v >> (124 - 4 * i)) & 0xf) as usize];
-        at += 1;
+        text[at] = HEX[usize::from(byte >> 4)];
+        text[at + 1] = HEX[usize::from(byte & 0xf)];
+        at += 2;
     }
     // Only ASCII hex digits and dashes: the conversion cannot fail.
     std::str::from_utf8(&text)

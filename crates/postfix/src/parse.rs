@@ -3,8 +3,6 @@
 
 use std::cell::Cell;
 
-use memchr::{memchr, memrchr};
-
 use crate::event::{
     CheckAction, CheckLine, Client, Delays, DeliveryLine, Envelope, Event, EventKind, Header,
     NoticeKind, PostsuperAction, Program, RejectLine, Status, Text, TlsSession,
@@ -52,6 +50,18 @@ pub struct Parser {
     tag_headers: Vec<Vec<u8>>,
     /// (month, day, Unix second of that day's start) of the last RFC 3164 stamp.
     day_cache: Cell<(u32, u32, i64)>,
+    /// The last RFC 3164 stamp as written and as read: a log writes many lines per second, and comparing sixteen
+    /// bytes is cheaper than reading them again.
+    stamp_cache: Cell<StampCache>,
+}
+
+/// The first sixteen bytes of a line (an RFC 3164 stamp reads no further), the stamp's length and its time.
+/// `used == 0` means empty.
+#[derive(Debug, Clone, Copy, Default)]
+struct StampCache {
+    prefix: [u8; 16],
+    used: usize,
+    unix_micros: i64,
 }
 
 impl Default for Parser {
@@ -71,6 +81,7 @@ impl Parser {
             config,
             tag_headers,
             day_cache: Cell::new((0, 0, 0)),
+            stamp_cache: Cell::new(StampCache::default()),
         }
     }
 
@@ -82,6 +93,7 @@ impl Parser {
     pub fn set_reference_unix(&mut self, reference_unix: i64) {
         self.config.reference_unix = reference_unix;
         self.day_cache.set((0, 0, 0));
+        self.stamp_cache.set(StampCache::default());
     }
 
     /// Parses one line (with or without its trailing newline). Never panics, whatever the bytes.
@@ -178,6 +190,18 @@ impl Parser {
         }
         let (time, used) = if s.first().is_some_and(u8::is_ascii_digit) {
             parse_rfc3339(s)?
+        } else if let Some(prefix) = s.first_chunk::<16>()
+            && let cached = self.stamp_cache.get()
+            && cached.used != 0
+            && cached.prefix == *prefix
+        {
+            (
+                Timestamp {
+                    unix_micros: cached.unix_micros,
+                    offset_minutes: self.config.rfc3164_offset_minutes,
+                },
+                cached.used,
+            )
         } else {
             let (stamp, used) = parse_rfc3164(s)?;
             let off = self.config.rfc3164_offset_minutes;
@@ -203,6 +227,13 @@ impl Parser {
                 }
                 secs
             };
+            if let Some(prefix) = s.first_chunk::<16>() {
+                self.stamp_cache.set(StampCache {
+                    prefix: *prefix,
+                    used,
+                    unix_micros: secs * 1_000_000,
+                });
+            }
             (
                 Timestamp {
                     unix_micros: secs * 1_000_000,
@@ -264,7 +295,7 @@ impl Parser {
             Header {
                 time,
                 host: Text(host),
-                program: split_program(app),
+                program: Program::from_name(app),
                 pid,
             },
             msg,
@@ -378,6 +409,32 @@ impl Parser {
     }
 }
 
+/// Where `b` first occurs in `s`. Most fields of a Postfix line are short (a host name, a pid, a `key=`), and for
+/// them memchr's dispatch and setup cost more than the scan: look at the first bytes with a plain loop, and hand
+/// only longer fields to memchr.
+#[inline]
+fn memchr(b: u8, s: &[u8]) -> Option<usize> {
+    const SHORT: usize = 16;
+    let (head, tail) = s.split_at(s.len().min(SHORT));
+    match head.iter().position(|&c| c == b) {
+        Some(i) => Some(i),
+        None if tail.is_empty() => None,
+        None => memchr::memchr(b, tail).map(|i| i + SHORT),
+    }
+}
+
+/// Where `b` last occurs in `s`, the same way as [`memchr`] from the end.
+#[inline]
+fn memrchr(b: u8, s: &[u8]) -> Option<usize> {
+    const SHORT: usize = 16;
+    let (head, tail) = s.split_at(s.len().saturating_sub(SHORT));
+    match tail.iter().rposition(|&c| c == b) {
+        Some(i) => Some(head.len() + i),
+        None if head.is_empty() => None,
+        None => memchr::memrchr(b, head),
+    }
+}
+
 /// Finds `needle` by scanning for its first non-space byte with memchr: for the short, fixed needles of Postfix
 /// lines this beats building a `memmem` searcher per call.
 #[inline]
@@ -403,16 +460,34 @@ fn trim_newline(mut line: &[u8]) -> &[u8] {
 
 /// `postfix/smtp[123]: message` → program, pid, message.
 fn parse_tag(s: &[u8]) -> Option<(Program<'_>, Option<u32>, &[u8])> {
-    let end = s
-        .iter()
-        .position(|&b| b == b'[' || b == b':' || b == b' ')?;
+    // One pass finds the name's end and its slashes (this runs on every line).
+    let mut slashes: Option<(usize, usize)> = None;
+    let mut end = None;
+    for (i, &b) in s.iter().enumerate() {
+        match TAG_CLASS[usize::from(b)] {
+            0 => {}
+            TAG_SLASH => slashes = Some((slashes.map_or(i, |(first, _)| first), i)),
+            _ => {
+                end = Some(i);
+                break;
+            }
+        }
+    }
+    let end = end?;
     let name = &s[..end];
     if name.is_empty() {
         return None;
     }
     let (pid, rest) = match s[end] {
         b'[' => {
-            let close = memchr(b']', &s[end..])? + end;
+            let digits = s[end + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let close = end + 1 + digits;
+            if s.get(close) != Some(&b']') {
+                return None;
+            }
             let pid = parse_u32(&s[end + 1..close])?;
             (Some(pid), s[close + 1..].strip_prefix(b":")?)
         }
@@ -420,28 +495,41 @@ fn parse_tag(s: &[u8]) -> Option<(Program<'_>, Option<u32>, &[u8])> {
         _ => return None,
     };
     let msg = rest.strip_prefix(b" ").unwrap_or(rest);
-    Some((split_program(name), pid, msg))
+    Some((program_at(name, slashes), pid, msg))
 }
+
+/// Byte classes of a syslog tag: `/` between the parts of a program name; `[`, `:` and space end the name.
+const TAG_SLASH: u8 = 1;
+const TAG_END: u8 = 2;
+const TAG_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'/' as usize] = TAG_SLASH;
+    t[b'[' as usize] = TAG_END;
+    t[b':' as usize] = TAG_END;
+    t[b' ' as usize] = TAG_END;
+    t
+};
 
 impl<'a> Program<'a> {
     /// Splits a program name as Postfix builds it (`postfix-out/submission/smtpd`) into instance, service and daemon,
     /// for sources that carry the name in a field of its own (journald's `SYSLOG_IDENTIFIER`): build a [`Header`]
     /// with it and call [`Parser::parse_message`].
     pub fn from_name(name: &'a [u8]) -> Program<'a> {
-        split_program(name)
+        let slashes = memchr(b'/', name).map(|first| (first, memrchr(b'/', name).unwrap_or(first)));
+        program_at(name, slashes)
     }
 }
 
-fn split_program(name: &[u8]) -> Program<'_> {
-    match memchr(b'/', name) {
+/// The program `name` with its first and last `/` at `slashes`.
+fn program_at(name: &[u8], slashes: Option<(usize, usize)>) -> Program<'_> {
+    match slashes {
         None => Program {
             name: Text(name),
             instance: Text(name),
             service: None,
             daemon: Text(name),
         },
-        Some(first) => {
-            let last = memrchr(b'/', name).unwrap_or(first);
+        Some((first, last)) => {
             let service = (last > first).then(|| Text(&name[first + 1..last]));
             Program {
                 name: Text(name),
@@ -555,21 +643,41 @@ fn parse_f64(s: &[u8]) -> Option<f64> {
         .filter(|v: &f64| v.is_finite())
 }
 
+/// Byte classes of queue-id characters: a digit, an upper-case hex letter, another letter; 0 ends the id.
+const DIGIT: u8 = 1;
+const HEX_LETTER: u8 = 2;
+const OTHER_LETTER: u8 = 4;
+const QUEUE_ID_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            b'0'..=b'9' => DIGIT,
+            b'A'..=b'F' => HEX_LETTER,
+            b'a'..=b'z' | b'G'..=b'Z' => OTHER_LETTER,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Splits a leading queue id (`B7438B6323: ` or the long form `3mPVKl0Mhjz7sXv: `) off a message.
 pub fn split_queue_id(msg: &[u8]) -> (Option<&[u8]>, &[u8]) {
-    // One pass: length, and whether the id has a digit or is all upper-case hex (which tells it from words).
+    // One pass: length, and whether the id has a digit or is all upper-case hex (which tells it from words). A
+    // table lookup per byte: this runs on every line.
     let mut n = 0;
-    let mut has_digit = false;
-    let mut upper_hex = true;
+    let mut seen = 0u8;
     while n < msg.len() && n <= 24 {
-        match msg[n] {
-            b'0'..=b'9' => has_digit = true,
-            b'A'..=b'F' => {}
-            b'a'..=b'z' | b'G'..=b'Z' => upper_hex = false,
-            _ => break,
+        let class = QUEUE_ID_CLASS[usize::from(msg[n])];
+        if class == 0 {
+            break;
         }
+        seen |= class;
         n += 1;
     }
+    let has_digit = seen & DIGIT != 0;
+    let upper_hex = seen & OTHER_LETTER == 0;
     if (5..=24).contains(&n)
         && msg.get(n) == Some(&b':')
         && matches!(msg.get(n + 1), Some(b' ') | None)
@@ -1186,6 +1294,27 @@ mod tests {
             ..Default::default()
         })
         .parse_line(line.as_bytes())
+    }
+
+    #[test]
+    fn a_remembered_stamp_is_reused_only_for_the_same_bytes_and_reference_time() {
+        let mut parser = Parser::new(ParserConfig {
+            reference_unix: 1_800_000_000, // 2027-01-15
+            ..Default::default()
+        });
+        let line = b"Nov  8 22:32:50 mail postfix/qmgr[1]: ABCDEF1234: removed";
+        let unix = |p: &Parser, l: &[u8]| p.parse_line(l).time().map(|t| t.unix_seconds());
+        let first = unix(&parser, line);
+        assert_eq!(first, Some(1_794_177_170)); // 2026-11-08T22:32:50Z
+        assert_eq!(unix(&parser, line), first);
+        // One second later, and another day with the same time of day, are read, not remembered.
+        let next = b"Nov  8 22:32:51 mail postfix/qmgr[1]: ABCDEF1234: removed";
+        assert_eq!(unix(&parser, next), Some(1_794_177_171));
+        let other_day = b"Nov  9 22:32:51 mail postfix/qmgr[1]: ABCDEF1234: removed";
+        assert_eq!(unix(&parser, other_day), Some(1_794_177_171 + 86_400));
+        // A reference time a year earlier places the same bytes a year earlier.
+        parser.set_reference_unix(1_800_000_000 - 365 * 86_400);
+        assert_eq!(unix(&parser, next), Some(1_794_177_171 - 365 * 86_400));
     }
 
     #[test]
