@@ -11,6 +11,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
+use crate::bytes::same_bytes;
 use crate::classify::{BounceClass, classify_attempt};
 use crate::event::{Delays, Event, EventKind, NoticeKind, PostsuperAction, Status, Text};
 use crate::time::Timestamp;
@@ -520,7 +521,10 @@ impl Correlator {
                 } = &**check;
                 let m = self.message(key, qid, time);
                 if *is_tag && m.tag.is_none() {
-                    m.tag = Some(value.to_str().trim().to_string());
+                    m.tag = Some(match std::str::from_utf8(value.as_bytes()) {
+                        Ok(v) => v.trim().to_string(),
+                        Err(_) => value.to_str().trim().to_string(),
+                    });
                 }
                 match action {
                     crate::event::CheckAction::Discard => {
@@ -544,12 +548,12 @@ impl Correlator {
                 let m = self.message(key, qid, time);
                 let position = m.attempts;
                 m.attempts += 1;
-                let recipient = d.to.to_compact();
-                let orig_recipient = d.orig_to.map(|o| o.to_compact());
-                let dsn = d.dsn.map(|x| x.to_compact());
+                let recipient = d.compact(d.to);
+                let orig_recipient = d.orig_to.map(|o| d.compact(o));
+                let dsn = d.dsn.map(|x| d.compact(x));
                 let bounce_class = classify_attempt(d.status, dsn.as_deref(), &d.reply);
-                let reply = (!d.reply.raw.is_empty()).then(|| d.reply.raw.to_owned_string());
-                let relay = d.relay.map(|r| r.to_owned_string());
+                let reply = (!d.reply.raw.is_empty()).then(|| d.owned(d.reply.raw));
+                let relay = d.relay.map(|r| d.owned(r));
                 m.count(d.status);
                 let idx = m
                     .deferred_rcpts
@@ -730,7 +734,9 @@ impl Correlator {
     /// A source is one Postfix instance on one host: each instance has its own queue, so queue ids may repeat
     /// across instances.
     fn intern_source(&mut self, host: &[u8], instance: &[u8]) -> u32 {
-        let same = |s: &Source| s.host.as_bytes() == host && s.instance.as_bytes() == instance;
+        let same = |s: &Source| {
+            same_bytes(s.host.as_bytes(), host) && same_bytes(s.instance.as_bytes(), instance)
+        };
         if let Some(i) = self.last_source
             && same(&self.sources[i as usize])
         {
@@ -972,11 +978,10 @@ fn client_text(c: &crate::event::Client<'_>) -> String {
     match c.addr {
         // Built by hand: `format!` cost as much as the rest of the `client=` line's handling.
         Some(addr) => {
-            let (name, addr) = (c.name.to_str(), addr.to_str());
-            let mut s = String::with_capacity(name.len() + addr.len() + 2);
-            s.push_str(&name);
+            let mut s = String::with_capacity(c.name.len() + addr.len() + 2);
+            c.name.push_to(&mut s);
             s.push('[');
-            s.push_str(&addr);
+            addr.push_to(&mut s);
             s.push(']');
             s
         }

@@ -36,6 +36,13 @@ impl<'a> Text<'a> {
             Err(_) => CompactString::from(String::from_utf8_lossy(self.0)),
         }
     }
+    /// Appends the text to `out` (the fast UTF-8 check, lossy decoding only when it fails).
+    pub fn push_to(&self, out: &mut String) {
+        match std::str::from_utf8(self.0) {
+            Ok(s) => out.push_str(s),
+            Err(_) => out.push_str(&String::from_utf8_lossy(self.0)),
+        }
+    }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -204,6 +211,43 @@ pub struct DeliveryLine<'a> {
     pub status: Status,
     /// The text in parentheses after the status, parsed.
     pub reply: Reply<'a>,
+    /// The whole line as text when it is UTF-8 (checked once, so its fields need no check of their own).
+    #[serde(skip)]
+    pub utf8: Utf8Line<'a>,
+}
+
+impl<'a> DeliveryLine<'a> {
+    /// `field` (a part of this line) as text, without a second UTF-8 check; `None` when the line is not UTF-8 or
+    /// `field` is not part of it.
+    pub fn str_of(&self, field: Text<'a>) -> Option<&'a str> {
+        let line = self.utf8.0?;
+        // Within the line's memory, the field is a slice of it: same bytes.
+        let start = (field.0.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+        line.get(start..start.checked_add(field.0.len())?)
+    }
+
+    /// An owned copy of `field`, see [`Text::to_compact`].
+    pub fn compact(&self, field: Text<'a>) -> CompactString {
+        self.str_of(field)
+            .map_or_else(|| field.to_compact(), CompactString::new)
+    }
+
+    /// An owned copy of `field`, see [`Text::to_owned_string`].
+    pub fn owned(&self, field: Text<'a>) -> String {
+        self.str_of(field)
+            .map_or_else(|| field.to_owned_string(), str::to_owned)
+    }
+}
+
+/// A line's text, kept beside its parsed fields to convert them cheaply. Not part of what the line says: any two
+/// compare equal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Utf8Line<'a>(pub Option<&'a str>);
+
+impl PartialEq for Utf8Line<'_> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Actions of `header_checks`, `body_checks` and milters as cleanup logs them.

@@ -9,6 +9,7 @@
 //!
 //! This crate does no I/O: no files, no sockets, no clock. The caller passes the reference time for year inference.
 
+mod bytes;
 pub mod classify;
 pub mod correlate;
 pub mod event;

@@ -3,9 +3,10 @@
 
 use std::cell::Cell;
 
+use crate::bytes::{memchr, memrchr, starts_with};
 use crate::event::{
     CheckAction, CheckLine, Client, Delays, DeliveryLine, Envelope, Event, EventKind, Header,
-    NoticeKind, PostsuperAction, Program, RejectLine, Status, Text, TlsSession,
+    NoticeKind, PostsuperAction, Program, RejectLine, Status, Text, TlsSession, Utf8Line,
 };
 use crate::reply::Reply;
 use crate::time::Timestamp;
@@ -125,7 +126,7 @@ impl Parser {
             .config
             .syslog_names
             .iter()
-            .any(|n| p.instance.0.starts_with(n.as_bytes()))
+            .any(|n| starts_with(p.instance.0, n.as_bytes()))
             && p.daemon.0 != p.name.0
             && is_postfix_daemon(p.daemon.0);
         if !is_postfix {
@@ -406,32 +407,6 @@ impl Parser {
             text: text.map(Text),
             milter,
         })))
-    }
-}
-
-/// Where `b` first occurs in `s`. Most fields of a Postfix line are short (a host name, a pid, a `key=`), and for
-/// them memchr's dispatch and setup cost more than the scan: look at the first bytes with a plain loop, and hand
-/// only longer fields to memchr.
-#[inline]
-fn memchr(b: u8, s: &[u8]) -> Option<usize> {
-    const SHORT: usize = 16;
-    let (head, tail) = s.split_at(s.len().min(SHORT));
-    match head.iter().position(|&c| c == b) {
-        Some(i) => Some(i),
-        None if tail.is_empty() => None,
-        None => memchr::memchr(b, tail).map(|i| i + SHORT),
-    }
-}
-
-/// Where `b` last occurs in `s`, the same way as [`memchr`] from the end.
-#[inline]
-fn memrchr(b: u8, s: &[u8]) -> Option<usize> {
-    const SHORT: usize = 16;
-    let (head, tail) = s.split_at(s.len().saturating_sub(SHORT));
-    match tail.iter().rposition(|&c| c == b) {
-        Some(i) => Some(head.len() + i),
-        None if head.is_empty() => None,
-        None => memchr::memrchr(b, head),
     }
 }
 
@@ -732,6 +707,7 @@ pub fn parse_delivery(m: &[u8]) -> Option<DeliveryLine<'_>> {
         dsn: None,
         status: Status::Other,
         reply: Reply::empty(),
+        utf8: Utf8Line(std::str::from_utf8(m).ok()),
     };
     let mut s = m;
     let mut have_status = false;
@@ -1294,6 +1270,33 @@ mod tests {
             ..Default::default()
         })
         .parse_line(line.as_bytes())
+    }
+
+    #[test]
+    fn a_delivery_line_converts_its_own_fields_and_only_those() {
+        let line = "Nov  8 22:32:50 mail postfix/smtp[7]: ABCDEF1234: to=<ann@example.org>, relay=mx.example.org[192.0.2.1]:25, dsn=2.0.0, status=sent (250 ok)";
+        let event = p(line);
+        let EventKind::Delivery(d) = &event.kind else {
+            panic!("{event:?}")
+        };
+        assert_eq!(d.str_of(d.to), Some("ann@example.org"));
+        assert_eq!(d.compact(d.dsn.unwrap()), "2.0.0");
+        // Text that is not part of the line is converted on its own, never read from the line.
+        let elsewhere = b"ann@example.org".to_vec();
+        assert_eq!(d.str_of(Text(&elsewhere)), None);
+        assert_eq!(d.owned(Text(&elsewhere)), "ann@example.org");
+
+        let mut bytes = line.as_bytes().to_vec();
+        let at = line.find("ann").unwrap();
+        bytes[at] = 0xe9; // Latin-1 `é`: the line is not UTF-8
+        let parser = Parser::default();
+        let event = parser.parse_line(&bytes);
+        let EventKind::Delivery(d) = &event.kind else {
+            panic!("{event:?}")
+        };
+        assert_eq!(d.str_of(d.to), None);
+        assert_eq!(d.compact(d.to), "\u{fffd}nn@example.org");
+        assert_eq!(d.compact(d.dsn.unwrap()), "2.0.0");
     }
 
     #[test]

@@ -141,6 +141,7 @@ proptest! {
                 dsn: dsn.as_deref().map(|d| Text(d.as_bytes())),
                 status,
                 reply: Reply::parse(reply.as_bytes()),
+                utf8: Default::default(),
             })),
         };
         let line = render_line(&original).expect("deliveries render");
