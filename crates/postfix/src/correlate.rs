@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
@@ -73,14 +74,14 @@ pub struct DeliveryAttempt {
     pub bounce_class: Option<BounceClass>,
     /// 0-based position of this status line among the message's status lines.
     pub position: u32,
-    pub message_id: Option<String>,
-    pub tag: Option<String>,
+    pub message_id: Option<Arc<str>>,
+    pub tag: Option<Arc<str>>,
     pub sender: Option<CompactString>,
     pub size: Option<u64>,
     pub nrcpt: Option<u32>,
     /// `host[addr]` of the SMTP client that submitted the message, or `local` for the pickup daemon.
-    pub client: Option<String>,
-    pub sasl_username: Option<String>,
+    pub client: Option<Arc<str>>,
+    pub sasl_username: Option<Arc<str>>,
     /// When this message is a bounce/delay notice: the queue id of the message it reports on.
     pub notice_of: Option<CompactString>,
     /// The DKIM signatures opendkim logged adding to the message (`s=`/`d=`); empty when none were logged. Left out of
@@ -127,12 +128,12 @@ pub struct MessageFinished {
     pub queue_id: CompactString,
     pub reason: FinishReason,
     pub first_seen: Option<Timestamp>,
-    pub message_id: Option<String>,
-    pub tag: Option<String>,
+    pub message_id: Option<Arc<str>>,
+    pub tag: Option<Arc<str>>,
     pub sender: Option<CompactString>,
     pub size: Option<u64>,
     pub nrcpt: Option<u32>,
-    pub client: Option<String>,
+    pub client: Option<Arc<str>>,
     pub attempts: u32,
     pub sent: u32,
     pub deferred: u32,
@@ -173,13 +174,13 @@ struct Message {
     #[serde(default)]
     last_seen: i64,
     first_seen: Option<Timestamp>,
-    message_id: Option<String>,
-    tag: Option<String>,
+    message_id: Option<Arc<str>>,
+    tag: Option<Arc<str>>,
     sender: Option<CompactString>,
     size: Option<u64>,
     nrcpt: Option<u32>,
-    client: Option<String>,
-    sasl_username: Option<String>,
+    client: Option<Arc<str>>,
+    sasl_username: Option<Arc<str>>,
     notice_of: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     dkim: Vec<DkimSignature>,
@@ -491,7 +492,7 @@ impl Correlator {
             EventKind::Pickup { from, .. } => {
                 self.start_if_reused(key, time);
                 let m = self.message(key, qid, time);
-                m.client = Some("local".to_string());
+                m.client = Some(Arc::from("local"));
                 if m.sender.is_none() {
                     m.sender = Some(from.to_compact());
                 }
@@ -503,14 +504,14 @@ impl Correlator {
             } => {
                 self.start_if_reused(key, time);
                 let m = self.message(key, qid, time);
-                m.client = Some(client_text(client));
-                m.sasl_username = sasl_username.map(|u| u.to_owned_string());
+                m.client = Some(Arc::from(client_text(client)));
+                m.sasl_username = sasl_username.map(|u| u.to_shared());
             }
             EventKind::MessageId { message_id } => {
                 let m = self.message(key, qid, time);
                 // `message-id=` and `message-id=<>` mean the message had none; a malformed id is kept as written.
                 let id = strip_angle(message_id);
-                m.message_id = (!id.is_empty()).then(|| id.to_owned_string());
+                m.message_id = (!id.is_empty()).then(|| id.to_shared());
             }
             EventKind::Check(check) => {
                 let crate::event::CheckLine {
@@ -522,8 +523,8 @@ impl Correlator {
                 let m = self.message(key, qid, time);
                 if *is_tag && m.tag.is_none() {
                     m.tag = Some(match std::str::from_utf8(value.as_bytes()) {
-                        Ok(v) => v.trim().to_string(),
-                        Err(_) => value.to_str().trim().to_string(),
+                        Ok(v) => Arc::from(v.trim()),
+                        Err(_) => Arc::from(value.to_str().trim()),
                     });
                 }
                 match action {
@@ -933,15 +934,16 @@ fn daemon_name(d: Text<'_>) -> CompactString {
     .into()
 }
 
-/// The message facts an attempt carries.
+/// The message facts an attempt carries. The texts are shared (`Arc<str>`) by the message and all its attempts:
+/// handing them to an attempt is a reference count, not an allocation and a copy.
 struct Context {
-    message_id: Option<String>,
-    tag: Option<String>,
+    message_id: Option<Arc<str>>,
+    tag: Option<Arc<str>>,
     sender: Option<CompactString>,
     size: Option<u64>,
     nrcpt: Option<u32>,
-    client: Option<String>,
-    sasl_username: Option<String>,
+    client: Option<Arc<str>>,
+    sasl_username: Option<Arc<str>>,
     notice_of: Option<CompactString>,
     dkim: Vec<DkimSignature>,
 }

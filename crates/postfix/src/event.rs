@@ -36,6 +36,14 @@ impl<'a> Text<'a> {
             Err(_) => CompactString::from(String::from_utf8_lossy(self.0)),
         }
     }
+    /// A shared copy (the fast UTF-8 check, lossy decoding only when it fails), for text a message's attempts
+    /// all carry.
+    pub fn to_shared(&self) -> std::sync::Arc<str> {
+        match std::str::from_utf8(self.0) {
+            Ok(s) => s.into(),
+            Err(_) => String::from_utf8_lossy(self.0).into(),
+        }
+    }
     /// Appends the text to `out` (the fast UTF-8 check, lossy decoding only when it fails).
     pub fn push_to(&self, out: &mut String) {
         match std::str::from_utf8(self.0) {

@@ -595,22 +595,34 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
 /// Postfix writes delays as `0.06`, `24` or `0`; anything fancier goes through the standard library. The fast path
 /// divides one exact integer by one exact power of ten, a single rounding, so it agrees with `str::parse`.
 fn parse_f64(s: &[u8]) -> Option<f64> {
-    let dot = s.iter().position(|&b| b == b'.');
-    let (int, frac) = match dot {
-        Some(d) => (&s[..d], &s[d + 1..]),
-        None => (s, &b""[..]),
-    };
-    if !int.is_empty()
-        && int.len() + frac.len() <= 15
-        && (dot.is_none() || !frac.is_empty())
-        && int.iter().chain(frac).all(u8::is_ascii_digit)
-    {
-        let mut v: u64 = 0;
-        for &b in int.iter().chain(frac) {
-            v = v * 10 + u64::from(b - b'0');
+    // Exact powers of ten (all below 2^53).
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let mut v: u64 = 0;
+    let mut digits = 0;
+    // Digits before the dot, once it is seen.
+    let mut dot = None;
+    for &b in s {
+        match b {
+            b'0'..=b'9' if digits < 15 => {
+                v = v * 10 + u64::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if dot.is_none() => dot = Some(digits),
+            _ => return parse_f64_slow(s),
         }
-        return Some(v as f64 / 10f64.powi(frac.len() as i32));
     }
+    let int_digits = dot.unwrap_or(digits);
+    let frac_digits = digits - int_digits;
+    if int_digits == 0 || (dot.is_some() && frac_digits == 0) {
+        return parse_f64_slow(s);
+    }
+    Some(v as f64 / POW10[frac_digits])
+}
+
+/// Anything [`parse_f64`]'s fast path does not take (exponents, a missing integer part, more than 15 digits).
+fn parse_f64_slow(s: &[u8]) -> Option<f64> {
     std::str::from_utf8(s)
         .ok()?
         .parse()
@@ -1297,6 +1309,46 @@ mod tests {
         assert_eq!(d.str_of(d.to), None);
         assert_eq!(d.compact(d.to), "\u{fffd}nn@example.org");
         assert_eq!(d.compact(d.dsn.unwrap()), "2.0.0");
+    }
+
+    #[test]
+    fn delays_read_as_the_standard_library_reads_them() {
+        let std_parse = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite());
+        let mut cases: Vec<String> = [
+            "0.06",
+            "24",
+            "0",
+            "123456789012345",
+            "1234567890123456",
+            "12345678901234.5",
+            "0.00000000000001",
+            "0.000000000000001",
+            "99999999999999.9",
+            "9007199254740993",
+            "1e400",
+            "nan",
+            "inf",
+            " 1",
+        ]
+        .map(String::from)
+        .to_vec();
+        // Every string of up to five characters over digits, dot, exponent and signs.
+        let alphabet = ['0', '1', '5', '9', '.', 'e', '-', '+'];
+        let mut frontier = vec![String::new()];
+        for _ in 0..5 {
+            frontier = frontier
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            cases.extend(frontier.iter().cloned());
+        }
+        for case in cases {
+            assert_eq!(
+                parse_f64(case.as_bytes()).map(f64::to_bits),
+                std_parse(&case).map(f64::to_bits),
+                "{case:?}"
+            );
+        }
     }
 
     #[test]
