@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use crate::bytes::{memchr, memrchr, starts_with};
+use crate::bytes::{memchr, memrchr, program_name_end, starts_with};
 use crate::event::{
     CheckAction, CheckLine, Client, Delays, DeliveryLine, Envelope, Event, EventKind, Header,
     NoticeKind, PostsuperAction, Program, RejectLine, Status, Text, TlsSession, Utf8Line,
@@ -435,20 +435,7 @@ fn trim_newline(mut line: &[u8]) -> &[u8] {
 
 /// `postfix/smtp[123]: message` → program, pid, message.
 fn parse_tag(s: &[u8]) -> Option<(Program<'_>, Option<u32>, &[u8])> {
-    // One pass finds the name's end and its slashes (this runs on every line).
-    let mut slashes: Option<(usize, usize)> = None;
-    let mut end = None;
-    for (i, &b) in s.iter().enumerate() {
-        match TAG_CLASS[usize::from(b)] {
-            0 => {}
-            TAG_SLASH => slashes = Some((slashes.map_or(i, |(first, _)| first), i)),
-            _ => {
-                end = Some(i);
-                break;
-            }
-        }
-    }
-    let end = end?;
+    let (end, slashes) = program_name_end(s)?;
     let name = &s[..end];
     if name.is_empty() {
         return None;
@@ -472,18 +459,6 @@ fn parse_tag(s: &[u8]) -> Option<(Program<'_>, Option<u32>, &[u8])> {
     let msg = rest.strip_prefix(b" ").unwrap_or(rest);
     Some((program_at(name, slashes), pid, msg))
 }
-
-/// Byte classes of a syslog tag: `/` between the parts of a program name; `[`, `:` and space end the name.
-const TAG_SLASH: u8 = 1;
-const TAG_END: u8 = 2;
-const TAG_CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'/' as usize] = TAG_SLASH;
-    t[b'[' as usize] = TAG_END;
-    t[b':' as usize] = TAG_END;
-    t[b' ' as usize] = TAG_END;
-    t
-};
 
 impl<'a> Program<'a> {
     /// Splits a program name as Postfix builds it (`postfix-out/submission/smtpd`) into instance, service and daemon,
