@@ -146,6 +146,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A fresh connection per request: after a slow request (a password hash on a loaded CI machine takes
+            // seconds) the server may close the kept-alive connection just as the next request reuses it, and that
+            // request then fails with "connection reset" (seen once in CI). Tests check responses, not pooling.
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap(),
         store,
