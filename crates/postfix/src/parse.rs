@@ -442,16 +442,20 @@ fn parse_tag(s: &[u8]) -> Option<(Program<'_>, Option<u32>, &[u8])> {
     }
     let (pid, rest) = match s[end] {
         b'[' => {
-            let digits = s[end + 1..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count();
-            let close = end + 1 + digits;
-            if s.get(close) != Some(&b']') {
-                return None;
+            // The pid's digits are read as they are found (one pass; at most nine, as `parse_u32` takes).
+            let mut pid: u32 = 0;
+            let mut n = 0;
+            loop {
+                match s.get(end + 1 + n) {
+                    Some(&b) if b.is_ascii_digit() && n < 9 => {
+                        pid = pid * 10 + u32::from(b - b'0');
+                        n += 1;
+                    }
+                    Some(b']') if n > 0 => break,
+                    _ => return None,
+                }
             }
-            let pid = parse_u32(&s[end + 1..close])?;
-            (Some(pid), s[close + 1..].strip_prefix(b":")?)
+            (Some(pid), s[end + 2 + n..].strip_prefix(b":")?)
         }
         b':' => (None, &s[end + 1..]),
         _ => return None,
@@ -1323,6 +1327,27 @@ mod tests {
                 std_parse(&case).map(f64::to_bits),
                 "{case:?}"
             );
+        }
+    }
+
+    #[test]
+    fn pids_are_one_to_nine_digits_in_brackets() {
+        let pid = |tag: &str| {
+            p(&format!("Nov  8 22:32:50 mail {tag} ABCDEF1234: removed"))
+                .header
+                .map(|h| h.pid)
+        };
+        assert_eq!(pid("postfix/qmgr[7]:"), Some(Some(7)));
+        assert_eq!(pid("postfix/qmgr[123456789]:"), Some(Some(123_456_789)));
+        assert_eq!(pid("postfix/qmgr:"), Some(None));
+        for bad in [
+            "postfix/qmgr[]:",
+            "postfix/qmgr[1234567890]:",
+            "postfix/qmgr[12a]:",
+            "postfix/qmgr[12",
+            "postfix/qmgr[12]",
+        ] {
+            assert_eq!(pid(bad), None, "{bad}");
         }
     }
 
