@@ -198,9 +198,9 @@ mod tests {
                 .map(|i| {
                     let r = seed.rotate_left(i as u32 * 7);
                     // Mostly name bytes, so ends fall at every distance.
-                    if r % 23 == 0 {
+                    if r.is_multiple_of(23) {
                         alphabet[(r >> 8) as usize % 5]
-                    } else if r % 5 == 0 {
+                    } else if r.is_multiple_of(5) {
                         b'/'
                     } else {
                         b'p'

@@ -10,6 +10,9 @@
 //!   too large, content, policy/authentication, reputation, rate limits, TLS). Fix the cause; keep the address.
 //! - [`Severity::Undetermined`]: neither a DSN nor an SMTP code says which.
 
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
 use serde::{Deserialize, Serialize};
 
 use crate::event::Status;
@@ -105,10 +108,11 @@ pub fn classify(dsn: Option<&str>, reply: &str) -> BounceClass {
 }
 
 fn classify_reply(dsn: Option<&str>, reply: &Reply<'_>) -> BounceClass {
-    let enhanced = dsn
+    // Borrowed: the DSN, else the reply's own code (lossily decoded only if it is not UTF-8).
+    let enhanced: Option<std::borrow::Cow<'_, str>> = dsn
         .filter(|d| !d.is_empty())
-        .map(str::to_string)
-        .or_else(|| reply.enhanced.map(|e| e.to_string()));
+        .map(std::borrow::Cow::Borrowed)
+        .or_else(|| reply.enhanced.map(|e| e.to_str()));
     let class = enhanced
         .as_deref()
         .and_then(|e| e.bytes().next())
@@ -146,8 +150,7 @@ fn reason_of(enhanced: Option<&str>, reply: &Reply<'_>) -> BounceReason {
     if let Some(r) = enhanced.and_then(by_enhanced_code) {
         return r;
     }
-    let text = reply.raw.to_str().to_ascii_lowercase();
-    if let Some(r) = by_text(&text) {
+    if let Some(r) = by_text(&reply.raw.to_str()) {
         return r;
     }
     if reply.kind == ReplyKind::RefusedToTalk {
@@ -618,11 +621,21 @@ fn contains_any(text: &str, needles: &[&str]) -> bool {
 }
 
 /// The first rule whose needle the lower-case text contains.
+/// The reason of the first rule (in [`TEXT_RULES`] order) whose needle occurs in `text`, ignoring ASCII case. One
+/// pass over the text for all rules: searching for each needle in turn was a fifth of the time of a failed attempt.
 fn by_text(text: &str) -> Option<BounceReason> {
-    TEXT_RULES
-        .iter()
-        .find(|r| text.contains(r.needle))
-        .map(|r| r.reason)
+    static NEEDLES: OnceLock<AhoCorasick> = OnceLock::new();
+    let needles = NEEDLES.get_or_init(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(TEXT_RULES.iter().map(|r| r.needle))
+            .expect("a few dozen short needles are within the automaton's limits")
+    });
+    needles
+        .find_overlapping_iter(text)
+        .map(|m| m.pattern().as_usize())
+        .min()
+        .map(|i| TEXT_RULES[i].reason)
 }
 
 #[cfg(test)]
