@@ -223,13 +223,16 @@ struct Source {
 struct Key {
     host: u32,
     len: u8,
-    id: [u8; 24],
+    id: [u8; KEY_ID_LEN],
 }
+
+/// Queue-id bytes a [`Key`] holds; longer ids share a key with others of the same first bytes.
+const KEY_ID_LEN: usize = 24;
 
 impl Key {
     fn new(host: u32, qid: &[u8]) -> Key {
-        let mut id = [0u8; 24];
-        let n = qid.len().min(24);
+        let mut id = [0u8; KEY_ID_LEN];
+        let n = qid.len().min(KEY_ID_LEN);
         id[..n].copy_from_slice(&qid[..n]);
         Key {
             host,
@@ -549,6 +552,13 @@ impl Correlator {
                 let m = self.message(key, qid, time);
                 let position = m.attempts;
                 m.attempts += 1;
+                // The message holds this very queue id (its key is the id's bytes when they fit): a copy of that
+                // needs no UTF-8 check.
+                let queue_id = if qid.len() <= KEY_ID_LEN {
+                    m.queue_id.clone()
+                } else {
+                    qid.to_compact()
+                };
                 let recipient = d.compact(d.to);
                 let orig_recipient = d.orig_to.map(|o| d.compact(o));
                 let dsn = d.dsn.map(|x| d.compact(x));
@@ -582,7 +592,7 @@ impl Correlator {
                     time,
                     host: self.sources[host as usize].host.clone(),
                     instance: self.sources[host as usize].instance.clone(),
-                    queue_id: qid.to_compact(),
+                    queue_id,
                     daemon: daemon_name(daemon),
                     recipient: Some(recipient),
                     orig_recipient,
