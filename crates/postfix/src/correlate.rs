@@ -6,7 +6,7 @@
 //! caller calls [`Correlator::flush`] when the log goes idle, and [`Correlator::checkpoint`] before saving its offset.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -219,11 +219,22 @@ struct Source {
 }
 
 /// Fixed-size key: interned host and the queue id bytes (long Postfix ids have up to 21 characters; 24 leaves room).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Key {
     host: u32,
     len: u8,
     id: [u8; KEY_ID_LEN],
+}
+
+/// Four words (host and length, then the id's three): the derived hash fed the id as a byte slice, a length prefix
+/// and a chunk loop, on every line with a queue id. Equal keys have equal fields, so equal hashes.
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.host) | (u64::from(self.len) << 32));
+        for word in self.id.chunks_exact(8) {
+            state.write_u64(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+        }
+    }
 }
 
 /// Queue-id bytes a [`Key`] holds; longer ids share a key with others of the same first bytes.
