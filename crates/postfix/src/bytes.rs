@@ -11,7 +11,7 @@ pub(crate) fn memchr(b: u8, s: &[u8]) -> Option<usize> {
         if at == SHORT_FIELD {
             return memchr::memchr(b, &s[at..]).map(|i| i + at);
         }
-        let hits = zero_bytes(u64::from_le_bytes(*word) ^ (ONES * u64::from(b)));
+        let hits = zero_bytes(u64::from_le_bytes(*word) ^ splat(b));
         if hits != 0 {
             return Some(at + (hits.trailing_zeros() / 8) as usize);
         }
@@ -28,7 +28,7 @@ pub(crate) fn memrchr(b: u8, s: &[u8]) -> Option<usize> {
         if s.len() - end == SHORT_FIELD {
             return memchr::memrchr(b, &s[..end]);
         }
-        let hits = zero_bytes(u64::from_le_bytes(*word) ^ (ONES * u64::from(b)));
+        let hits = zero_bytes(u64::from_le_bytes(*word) ^ splat(b));
         if hits != 0 {
             return Some(end - 1 - (hits.leading_zeros() / 8) as usize);
         }
@@ -45,10 +45,9 @@ pub(crate) fn program_name_end(s: &[u8]) -> Option<(usize, Option<(usize, usize)
     let mut at = 0;
     while let Some(word) = s[at..].first_chunk::<8>() {
         let w = u64::from_le_bytes(*word);
-        let ends = zero_bytes(w ^ (ONES * u64::from(b'[')))
-            | zero_bytes(w ^ (ONES * u64::from(b':')))
-            | zero_bytes(w ^ (ONES * u64::from(b' ')));
-        let found = zero_bytes(w ^ (ONES * u64::from(b'/')));
+        let ends =
+            zero_bytes(w ^ splat(b'[')) | zero_bytes(w ^ splat(b':')) | zero_bytes(w ^ splat(b' '));
+        let found = zero_bytes(w ^ splat(b'/'));
         if ends != 0 {
             let end = (ends.trailing_zeros() / 8) as usize;
             // Only the slashes before the end count.
@@ -85,7 +84,12 @@ fn add_slashes(slashes: Option<(usize, usize)>, found: u64, at: usize) -> Option
 
 /// Bytes scanned in a register before handing a field to memchr.
 const SHORT_FIELD: usize = 32;
-const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// `b` in every byte of a word.
+#[inline]
+fn splat(b: u8) -> u64 {
+    0x0101_0101_0101_0101 * u64::from(b)
+}
 
 /// The high bit of each zero byte of `x`, exactly (no borrow from one byte into the next, so scanning from either
 /// end is right).

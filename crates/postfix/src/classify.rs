@@ -620,7 +620,6 @@ fn contains_any(text: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| text.contains(n))
 }
 
-/// The first rule whose needle the lower-case text contains.
 /// The reason of the first rule (in [`TEXT_RULES`] order) whose needle occurs in `text`, ignoring ASCII case. One
 /// pass over the text for all rules: searching for each needle in turn was a fifth of the time of a failed attempt.
 fn by_text(text: &str) -> Option<BounceReason> {

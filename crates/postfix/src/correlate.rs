@@ -291,8 +291,7 @@ impl FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-// Attempts are most of what waits here; boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
+/// What waits for its second to pass: attempts (boxed from the start, see [`Record`]) and messages finishing.
 enum Pending {
     Attempt(Key, Box<DeliveryAttempt>),
     Finish(Key, Finishing, FinishReason, Timestamp),
@@ -536,10 +535,7 @@ impl Correlator {
                 } = &**check;
                 let m = self.message(key, qid, time);
                 if *is_tag && m.tag.is_none() {
-                    m.tag = Some(match std::str::from_utf8(value.as_bytes()) {
-                        Ok(v) => Arc::from(v.trim()),
-                        Err(_) => Arc::from(value.to_str().trim()),
-                    });
+                    m.tag = Some(Arc::from(value.to_str().trim()));
                 }
                 match action {
                     crate::event::CheckAction::Discard => {
@@ -1002,9 +998,9 @@ fn client_text(c: &crate::event::Client<'_>) -> String {
         // Built by hand: `format!` cost as much as the rest of the `client=` line's handling.
         Some(addr) => {
             let mut s = String::with_capacity(c.name.len() + addr.len() + 2);
-            c.name.push_to(&mut s);
+            s.push_str(&c.name.to_str());
             s.push('[');
-            addr.push_to(&mut s);
+            s.push_str(&addr.to_str());
             s.push(']');
             s
         }

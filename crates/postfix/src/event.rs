@@ -18,38 +18,26 @@ impl<'a> Text<'a> {
     pub fn as_bytes(&self) -> &'a [u8] {
         self.0
     }
-    /// The text, borrowed when the bytes are UTF-8, with U+FFFD replacement characters otherwise.
+    /// The text, borrowed when the bytes are UTF-8, with U+FFFD replacement characters otherwise. The standard
+    /// UTF-8 check first (word at a time); the lossy decoder, much slower on valid text, only when it fails. Every
+    /// conversion below goes through here.
     pub fn to_str(&self) -> Cow<'a, str> {
-        String::from_utf8_lossy(self.0)
-    }
-    /// An owned copy; the UTF-8 check is the fast standard one, lossy decoding only when it fails.
-    pub fn to_owned_string(&self) -> String {
         match std::str::from_utf8(self.0) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(self.0).into_owned(),
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(self.0),
         }
+    }
+    /// An owned copy.
+    pub fn to_owned_string(&self) -> String {
+        self.to_str().into_owned()
     }
     /// An owned copy stored inline when it fits (24 bytes): hosts, queue ids, DSNs, most addresses.
     pub fn to_compact(&self) -> CompactString {
-        match std::str::from_utf8(self.0) {
-            Ok(s) => CompactString::new(s),
-            Err(_) => CompactString::from(String::from_utf8_lossy(self.0)),
-        }
+        CompactString::from(self.to_str())
     }
-    /// A shared copy (the fast UTF-8 check, lossy decoding only when it fails), for text a message's attempts
-    /// all carry.
+    /// A shared copy, for text a message's attempts all carry.
     pub fn to_shared(&self) -> std::sync::Arc<str> {
-        match std::str::from_utf8(self.0) {
-            Ok(s) => s.into(),
-            Err(_) => String::from_utf8_lossy(self.0).into(),
-        }
-    }
-    /// Appends the text to `out` (the fast UTF-8 check, lossy decoding only when it fails).
-    pub fn push_to(&self, out: &mut String) {
-        match std::str::from_utf8(self.0) {
-            Ok(s) => out.push_str(s),
-            Err(_) => out.push_str(&String::from_utf8_lossy(self.0)),
-        }
+        self.to_str().into()
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -53,12 +53,11 @@ pub struct Parser {
     day_cache: Cell<(u32, u32, i64)>,
     /// The last RFC 3164 stamp as written and as read: a log writes many lines per second, and comparing sixteen
     /// bytes is cheaper than reading them again.
-    stamp_cache: Cell<StampCache>,
+    stamp_cache: Cell<Option<StampCache>>,
 }
 
 /// The first sixteen bytes of a line (an RFC 3164 stamp reads no further), the stamp's length and its time.
-/// `used == 0` means empty.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct StampCache {
     prefix: [u8; 16],
     used: usize,
@@ -82,7 +81,7 @@ impl Parser {
             config,
             tag_headers,
             day_cache: Cell::new((0, 0, 0)),
-            stamp_cache: Cell::new(StampCache::default()),
+            stamp_cache: Cell::new(None),
         }
     }
 
@@ -94,7 +93,7 @@ impl Parser {
     pub fn set_reference_unix(&mut self, reference_unix: i64) {
         self.config.reference_unix = reference_unix;
         self.day_cache.set((0, 0, 0));
-        self.stamp_cache.set(StampCache::default());
+        self.stamp_cache.set(None);
     }
 
     /// Parses one line (with or without its trailing newline). Never panics, whatever the bytes.
@@ -192,8 +191,7 @@ impl Parser {
         let (time, used) = if s.first().is_some_and(u8::is_ascii_digit) {
             parse_rfc3339(s)?
         } else if let Some(prefix) = s.first_chunk::<16>()
-            && let cached = self.stamp_cache.get()
-            && cached.used != 0
+            && let Some(cached) = self.stamp_cache.get()
             && cached.prefix == *prefix
         {
             (
@@ -229,11 +227,11 @@ impl Parser {
                 secs
             };
             if let Some(prefix) = s.first_chunk::<16>() {
-                self.stamp_cache.set(StampCache {
+                self.stamp_cache.set(Some(StampCache {
                     prefix: *prefix,
                     used,
                     unix_micros: secs * 1_000_000,
-                });
+                }));
             }
             (
                 Timestamp {
@@ -442,20 +440,9 @@ fn parse_tag(s: &[u8]) -> Option<(Program<'_>, Option<u32>, &[u8])> {
     }
     let (pid, rest) = match s[end] {
         b'[' => {
-            // The pid's digits are read as they are found (one pass; at most nine, as `parse_u32` takes).
-            let mut pid: u32 = 0;
-            let mut n = 0;
-            loop {
-                match s.get(end + 1 + n) {
-                    Some(&b) if b.is_ascii_digit() && n < 9 => {
-                        pid = pid * 10 + u32::from(b - b'0');
-                        n += 1;
-                    }
-                    Some(b']') if n > 0 => break,
-                    _ => return None,
-                }
-            }
-            (Some(pid), s[end + 2 + n..].strip_prefix(b":")?)
+            let close = memchr(b']', &s[end..])? + end;
+            let pid = parse_u32(&s[end + 1..close])?;
+            (Some(pid), s[close + 1..].strip_prefix(b":")?)
         }
         b':' => (None, &s[end + 1..]),
         _ => return None,
